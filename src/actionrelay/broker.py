@@ -1,0 +1,183 @@
+"""The RabbitMQ side: topology, consuming step events, publishing results and dead letters.
+
+aio-pika exceptions are translated here into ``BrokerUnavailable``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aio_pika
+import aiormq
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+    DeliveryMode,
+)
+
+from actionrelay.errors import ActionRelayError
+from actionrelay.event import ActionResult
+from actionrelay.settings import Settings
+
+ROUTABLE_NAME = re.compile(r"^[A-Za-z0-9_]{1,30}$")
+DEAD_LETTER_HEADER_PREFIX = "x-actionrelay-"
+
+# The exceptions that mean "the connection or channel went away"; nothing broader.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    aiormq.exceptions.AMQPConnectionError,
+    aiormq.exceptions.ChannelInvalidStateError,
+    ConnectionError,
+)
+
+
+class BrokerUnavailable(ActionRelayError):
+    """RabbitMQ could not be reached or dropped the connection."""
+
+
+@dataclass
+class Topology:
+    """Declares the worker's queues and exchanges once and remembers them."""
+
+    settings: Settings
+    queues: dict[str, AbstractQueue] = field(default_factory=dict)
+    exchanges: dict[str, AbstractExchange] = field(default_factory=dict)
+
+    def request_queue_arguments(self) -> dict[str, Any]:
+        s = self.settings
+        args: dict[str, Any] = {
+            "x-queue-type": s.queue_type,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": s.dead_letter_queue,
+        }
+        if s.queue_type == "quorum":
+            args |= {
+                "x-delivery-limit": s.delivery_limit,
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+            }
+        return args
+
+    async def declare(self, channel: AbstractChannel) -> None:
+        s = self.settings
+        self.queues[s.dead_letter_queue] = await channel.declare_queue(
+            s.dead_letter_queue, durable=True, arguments={"x-queue-type": s.queue_type}
+        )
+        self.queues[s.request_queue] = await channel.declare_queue(
+            s.request_queue, durable=True, arguments=self.request_queue_arguments()
+        )
+        results = await channel.declare_exchange(
+            s.results_exchange, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        self.exchanges[s.results_exchange] = results
+        results_queue = await channel.declare_queue(s.results_queue, durable=True)
+        await results_queue.bind(results, routing_key="#")
+        self.queues[s.results_queue] = results_queue
+
+
+def result_routing_key(result: ActionResult) -> str:
+    action = result.action if result.action and ROUTABLE_NAME.match(result.action) else "unknown"
+    return f"{action}.{result.status}"
+
+
+class Broker:
+    """One robust connection, one confirming channel, the declared topology."""
+
+    def __init__(self, settings: Settings, *, connection_name: str) -> None:
+        self.settings = settings
+        self.topology = Topology(settings)
+        self._connection_name = connection_name
+        self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractChannel | None = None
+        self._consumer_tag: str | None = None
+
+    async def connect(self) -> None:
+        try:
+            self._connection = await aio_pika.connect_robust(
+                self.settings.amqp_url,
+                client_properties={"connection_name": self._connection_name},
+            )
+            self._channel = await self._connection.channel(
+                publisher_confirms=True, on_return_raises=True
+            )
+            await self._channel.set_qos(prefetch_count=self.settings.prefetch)
+            await self.topology.declare(self._channel)
+        except CONNECTION_ERRORS as exc:
+            raise BrokerUnavailable(f"cannot reach RabbitMQ: {exc}") from exc
+
+    @property
+    def channel(self) -> AbstractChannel:
+        if self._channel is None:
+            raise RuntimeError("Broker is not connected")
+        return self._channel
+
+    async def consume(self, callback: Callable[[AbstractIncomingMessage], Awaitable[None]]) -> None:
+        queue = self.topology.queues[self.settings.request_queue]
+        self._consumer_tag = await queue.consume(callback)
+
+    async def stop_consuming(self) -> None:
+        if self._consumer_tag is None:
+            return
+        queue = self.topology.queues[self.settings.request_queue]
+        tag, self._consumer_tag = self._consumer_tag, None
+        await queue.cancel(tag)
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+
+    async def publish_result(
+        self, result: ActionResult, *, reply_to: str | None, correlation_id: str | None
+    ) -> None:
+        """Publish and wait for the broker's confirm.
+
+        A ``reply_to`` queue that does not exist returns the message; the result
+        then goes to the results exchange, where a bound queue always takes it.
+        """
+        message = aio_pika.Message(
+            body=result.to_json(),
+            content_type="application/json",
+            delivery_mode=DeliveryMode.PERSISTENT,
+            correlation_id=correlation_id,
+            message_id=f"{result.event_id}.result" if result.event_id else None,
+            type="actionrelay.result",
+        )
+        if reply_to:
+            try:
+                await self.channel.default_exchange.publish(
+                    message, routing_key=reply_to, mandatory=True
+                )
+            except aio_pika.exceptions.DeliveryError:
+                pass
+            else:
+                return
+        exchange = self.topology.exchanges[self.settings.results_exchange]
+        await exchange.publish(message, routing_key=result_routing_key(result))
+
+    async def dead_letter(
+        self, incoming: AbstractIncomingMessage, metadata: Mapping[str, Any]
+    ) -> None:
+        """Copy the original message to the dead-letter queue with failure headers."""
+        headers = dict(incoming.headers or {})
+        headers.update(
+            {f"{DEAD_LETTER_HEADER_PREFIX}{k}": v for k, v in metadata.items() if v is not None}
+        )
+        message = aio_pika.Message(
+            body=incoming.body,
+            headers=headers,
+            content_type=incoming.content_type,
+            delivery_mode=DeliveryMode.PERSISTENT,
+            correlation_id=incoming.correlation_id,
+            reply_to=incoming.reply_to,
+            message_id=incoming.message_id,
+            timestamp=incoming.timestamp,
+            type=incoming.type,
+        )
+        await self.channel.default_exchange.publish(
+            message, routing_key=self.settings.dead_letter_queue, mandatory=True
+        )

@@ -1,0 +1,110 @@
+"""The ``actionrelay`` command: the only place that reads the environment,
+configures logging and starts the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, get_args
+
+import click
+from pydantic import ValidationError
+
+from actionrelay.catalog import load_catalog
+from actionrelay.errors import ConfigError
+from actionrelay.logs import configure_logging
+from actionrelay.settings import Settings
+
+F = Callable[..., Any]
+OPTION_TYPES: dict[Any, Any] = {int: click.INT, float: click.FLOAT, Path: click.Path()}
+
+
+def settings_options(func: F) -> F:
+    """One ``--option`` per Settings field, documented with its env variable."""
+    for name, info in reversed(Settings.model_fields.items()):
+        env = f"ACTIONRELAY_{name.upper()}"
+        default = "generated" if info.default_factory else info.default
+        choices = get_args(info.annotation)
+        kind: Any = click.Choice(choices) if choices else OPTION_TYPES.get(info.annotation)
+        flags = ["--actions", "--actions-dir"] if name == "actions_dir" else []
+        func = click.option(
+            *flags or [f"--{name.replace('_', '-')}"],
+            name,
+            type=kind,
+            default=None,
+            help=f"{info.description or ''} [env {env}; default: {default}]".strip(),
+        )(func)
+    return func
+
+
+def build_settings(overrides: dict[str, Any]) -> Settings:
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        lines = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        raise click.UsageError("invalid settings: " + "; ".join(lines)) from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="actionrelay")
+def main() -> None:
+    """actionrelay: delivers journey custom actions from RabbitMQ to REST APIs."""
+
+
+@main.command()
+@settings_options
+def run(**overrides: Any) -> None:
+    """Consume step events, call the actions' APIs and publish result events.
+
+    Every option can also be set with its ACTIONRELAY_ environment variable;
+    an option given on the command line wins.
+    """
+    settings = build_settings(overrides)
+    configure_logging(settings.log_level, settings.log_format)
+    from actionrelay.worker import serve
+
+    try:
+        catalog = load_catalog(settings.actions_dir)
+        asyncio.run(serve(settings, catalog))
+    except ConfigError as exc:
+        click.echo(f"actionrelay: {exc}", err=True)
+        sys.exit(2)
+
+
+@main.group()
+def actions() -> None:
+    """Inspect and check the action catalog."""
+
+
+@actions.command()
+@click.option(
+    "--actions",
+    "actions_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Action files directory [env ACTIONRELAY_ACTIONS_DIR; default: actions].",
+)
+def validate(actions_dir: Path | None) -> None:
+    """Load every action file and report each problem (file, field, reason); exit 1 on any."""
+    settings = build_settings({"actions_dir": actions_dir})
+    try:
+        catalog = load_catalog(settings.actions_dir)
+    except ConfigError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    click.echo(f"{len(catalog)} actions valid in {settings.actions_dir}")
+
+
+@main.command("demo-api")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, help="Port to listen on.")
+def demo_api(host: str, port: int) -> None:
+    """Serve the demo third-party API that the example actions call."""
+    from aiohttp import web
+
+    from actionrelay.demo_api import make_app
+
+    web.run_app(make_app(), host=host, port=port)

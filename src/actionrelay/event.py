@@ -1,0 +1,98 @@
+"""The messages actionrelay consumes and publishes.
+
+Pure: parsing and shaping only. ``StepEvent`` is what the journey engine sends,
+``ActionResult`` what the journey branches on.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from actionrelay.errors import InvalidEvent
+
+ResultStatus = Literal["success", "error", "timedout", "invalid"]
+MAX_ID_LENGTH = 256
+
+
+class StepEvent(BaseModel):
+    """A journey step that calls a custom action."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    event_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH, description="Stable id.")
+    action: str = Field(min_length=1, max_length=MAX_ID_LENGTH, description="Action name.")
+    journey: dict[str, Any] | None = Field(default=None, description="Returned as received.")
+    profile_id: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict, description="Variable values.")
+    deadline: AwareDatetime | None = Field(
+        default=None, description="After this instant the call is not made (timedout)."
+    )
+
+
+class ResultError(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    type: str = Field(description="invalid_event, unknown_action, validation, http_error, …")
+    message: str = Field(description="What went wrong and what to fix.")
+
+
+class ActionResult(BaseModel):
+    """The outcome of one step event."""
+
+    event_id: str | None
+    action: str | None
+    action_version: int | None = None
+    journey: dict[str, Any] | None = None
+    profile_id: str | None = None
+    status: ResultStatus
+    status_code: str = Field(description="http_<code>, timedout, invalid or internalError.")
+    http_status: int | None = None
+    response: Any = Field(default=None, description="Kept fields of the JSON response.")
+    error: ResultError | None = None
+    attempts: int = 0
+    latency_ms: float | None = None
+    completed_at: str
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="python"))
+
+
+def utc_now_iso() -> str:
+    now = datetime.now(UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+def parse_step_event(body: bytes) -> StepEvent:
+    """Validate a message body; InvalidEvent says what is wrong with it."""
+    try:
+        raw = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEvent(f"message body is not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise InvalidEvent(f"message body must be a JSON object, not {type(raw).__name__}")
+    try:
+        return StepEvent.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidEvent(f"invalid step event: {problems}") from exc
+
+
+def salvage_ids(body: bytes) -> tuple[str | None, str | None]:
+    """Best-effort event_id and action from a body that failed validation."""
+    try:
+        raw = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None, None
+    if not isinstance(raw, dict):
+        return None, None
+    event_id, action = raw.get("event_id"), raw.get("action")
+    return (
+        event_id if isinstance(event_id, str) else None,
+        action if isinstance(action, str) else None,
+    )

@@ -1,0 +1,50 @@
+"""Worker settings, read from ``ACTIONRELAY_*`` environment variables by the CLI."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Settings(BaseSettings):
+    """Every option of ``actionrelay run``; each has an ``ACTIONRELAY_`` variable."""
+
+    model_config = SettingsConfigDict(env_prefix="ACTIONRELAY_", frozen=True)
+
+    amqp_url: str = Field(default="amqp://guest:guest@localhost:5672/", description="RabbitMQ URL.")
+    actions_dir: Path = Field(default=Path("actions"), description="Action files directory.")
+    request_queue: str = Field(default="actionrelay.requests", description="Step events queue.")
+    queue_type: Literal["quorum", "classic"] = Field(
+        default="quorum", description="Type of the request and dead-letter queues."
+    )
+    delivery_limit: int = Field(
+        default=20,
+        ge=1,
+        description="Deliveries of one message before the broker dead-letters it (quorum).",
+    )
+    results_exchange: str = Field(default="actionrelay.results", description="Topic exchange.")
+    results_queue: str = Field(
+        default="actionrelay.results", description="Durable queue bound to every result."
+    )
+    dead_letter_queue: str = Field(default="actionrelay.dead", description="Dead letters.")
+    prefetch: int = Field(default=256, ge=1, le=65535, description="Events in flight at once.")
+    max_connections: int = Field(
+        default=0, ge=0, description="HTTP connections in the pool, 0 = as many as needed."
+    )
+    shutdown_grace_seconds: float = Field(
+        default=25.0, ge=0, description="On SIGTERM, how long in-flight calls may finish."
+    )
+    worker_id: str = Field(
+        default_factory=_default_worker_id, description="Names this replica in logs."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] = "json"
