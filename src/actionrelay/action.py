@@ -39,6 +39,45 @@ BODYLESS_METHODS = frozenset({"GET", "DELETE"})
 Scalar = str | int | float | bool
 
 
+class RetrySpec(BaseModel):
+    """How often and when a transient failure is tried again."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_attempts: int = Field(default=4, ge=1, le=20, description="Attempts in all.")
+    schedule_seconds: list[float] = Field(
+        default_factory=lambda: [1.0, 5.0, 30.0],
+        min_length=1,
+        description="Wait before attempt 2, 3, …; the last value repeats.",
+    )
+    jitter: float = Field(default=0.2, ge=0, le=1, description="± fraction of each wait.")
+    on: list[str] | None = Field(
+        default=None,
+        description="Retry only these: timeout, connection, or HTTP codes/classes "
+        "like 503 or 5xx. Default: the built-in retryable set.",
+    )
+
+    @field_validator("schedule_seconds")
+    @classmethod
+    def _non_negative(cls, value: list[float]) -> list[float]:
+        if any(delay < 0 for delay in value):
+            raise ValueError("delays must be ≥ 0")
+        return value
+
+    @field_validator("on")
+    @classmethod
+    def _known_classes(cls, value: list[str] | None) -> list[str] | None:
+        for item in value or []:
+            if item not in ("timeout", "connection") and not RETRY_CODE.match(item):
+                raise ValueError(
+                    f"{item!r} is not timeout, connection, an HTTP status (503) or class (5xx)"
+                )
+        return value
+
+
+RETRY_CODE = re.compile(r"^[1-5]([0-9]{2}|xx)$")
+
+
 class ResponseSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -78,6 +117,10 @@ class ActionDefinition(BaseModel):
     body: Any = None
     response: ResponseSpec = Field(default_factory=ResponseSpec)
     timeout_seconds: float = Field(default=30.0, ge=1.0, le=30.0)
+    retry: RetrySpec = Field(default_factory=RetrySpec)
+    max_age_seconds: float | None = Field(
+        default=None, gt=0, description="Deadline from first receipt when the event has none."
+    )
 
     _query: dict[str, VarSpec | str] = PrivateAttr(default_factory=dict)
     _headers: dict[str, VarSpec | str] = PrivateAttr(default_factory=dict)

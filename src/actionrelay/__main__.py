@@ -1,0 +1,3 @@
+from actionrelay.cli import main
+
+main()
