@@ -5,7 +5,9 @@ aio-pika exceptions are translated here into ``BrokerUnavailable``.
 
 from __future__ import annotations
 
+import math
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +49,35 @@ class Topology:
     settings: Settings
     queues: dict[str, AbstractQueue] = field(default_factory=dict)
     exchanges: dict[str, AbstractExchange] = field(default_factory=dict)
+    delay_queues: dict[str, float] = field(default_factory=dict)
+
+    def delay_queue_name(self, delay_ms: int) -> str:
+        return f"{self.settings.request_queue}.retry.{delay_ms}ms"
+
+    def delay_queue_arguments(self, delay_ms: int) -> dict[str, Any]:
+        """A wait room: every message expires after ``delay_ms`` back into the request queue.
+
+        One TTL per queue keeps each queue first-in-first-out with no message
+        blocking an earlier-due one. An idle delay queue deletes itself.
+        """
+        return {
+            "x-queue-type": "classic",
+            "x-message-ttl": delay_ms,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": self.settings.request_queue,
+            "x-expires": 2 * delay_ms + 60_000,
+        }
+
+    async def declare_delay_queue(self, channel: AbstractChannel, delay_ms: int) -> str:
+        """Declared again well before it could expire, so no waiting message is lost."""
+        name = self.delay_queue_name(delay_ms)
+        now = time.monotonic()
+        if now - self.delay_queues.get(name, -math.inf) > delay_ms / 2000 + 30:
+            await channel.declare_queue(
+                name, durable=True, arguments=self.delay_queue_arguments(delay_ms)
+            )
+            self.delay_queues[name] = now
+        return name
 
     def request_queue_arguments(self) -> dict[str, Any]:
         s = self.settings
@@ -159,25 +190,42 @@ class Broker:
         exchange = self.topology.exchanges[self.settings.results_exchange]
         await exchange.publish(message, routing_key=result_routing_key(result))
 
+    async def publish_retry(
+        self, incoming: AbstractIncomingMessage, delay_ms: int, headers: Mapping[str, Any]
+    ) -> str:
+        """Park a copy of the event in the delay queue for ``delay_ms``; returns its name."""
+        queue = await self.topology.declare_delay_queue(self.channel, delay_ms)
+        await self.channel.default_exchange.publish(
+            _copy(incoming, headers), routing_key=queue, mandatory=True
+        )
+        return queue
+
     async def dead_letter(
         self, incoming: AbstractIncomingMessage, metadata: Mapping[str, Any]
     ) -> None:
         """Copy the original message to the dead-letter queue with failure headers."""
-        headers = dict(incoming.headers or {})
-        headers.update(
-            {f"{DEAD_LETTER_HEADER_PREFIX}{k}": v for k, v in metadata.items() if v is not None}
-        )
-        message = aio_pika.Message(
-            body=incoming.body,
-            headers=headers,
-            content_type=incoming.content_type,
-            delivery_mode=DeliveryMode.PERSISTENT,
-            correlation_id=incoming.correlation_id,
-            reply_to=incoming.reply_to,
-            message_id=incoming.message_id,
-            timestamp=incoming.timestamp,
-            type=incoming.type,
-        )
+        headers = {f"{DEAD_LETTER_HEADER_PREFIX}{k}": v for k, v in metadata.items()}
         await self.channel.default_exchange.publish(
-            message, routing_key=self.settings.dead_letter_queue, mandatory=True
+            _copy(incoming, headers), routing_key=self.settings.dead_letter_queue, mandatory=True
         )
+
+
+def _copy(incoming: AbstractIncomingMessage, headers: Mapping[str, Any]) -> aio_pika.Message:
+    """The same event with ``headers`` added (None values removed), persistent."""
+    merged = dict(incoming.headers or {})
+    for key, value in headers.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return aio_pika.Message(
+        body=incoming.body,
+        headers=merged,
+        content_type=incoming.content_type,
+        delivery_mode=DeliveryMode.PERSISTENT,
+        correlation_id=incoming.correlation_id,
+        reply_to=incoming.reply_to,
+        message_id=incoming.message_id,
+        timestamp=incoming.timestamp,
+        type=incoming.type,
+    )

@@ -13,7 +13,7 @@ import click
 from pydantic import ValidationError
 
 from actionrelay.catalog import load_catalog
-from actionrelay.errors import ConfigError
+from actionrelay.errors import ActionRelayError, ConfigError
 from actionrelay.logs import configure_logging
 from actionrelay.settings import Settings
 
@@ -64,7 +64,7 @@ def run(**overrides: Any) -> None:
     """
     settings = build_settings(overrides)
     configure_logging(settings.log_level, settings.log_format)
-    from actionrelay.worker import serve
+    from actionrelay.service import serve
 
     try:
         catalog = load_catalog(settings.actions_dir)
@@ -72,6 +72,9 @@ def run(**overrides: Any) -> None:
     except ConfigError as exc:
         click.echo(f"actionrelay: {exc}", err=True)
         sys.exit(2)
+    except ActionRelayError as exc:
+        click.echo(f"actionrelay: {exc}", err=True)
+        sys.exit(1)
 
 
 @main.group()

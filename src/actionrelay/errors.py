@@ -11,8 +11,8 @@ fate of the step event::
         │   ├── InvalidEvent        the message is not a usable step event
         │   ├── UnknownAction       the event names no action in the catalog
         │   ├── PayloadError        the event's params do not fit the action
-        │   ├── DeadlineExpired     the step can no longer be useful
-        │   └── HttpStatusError     the endpoint answered non-2xx (permanent)
+        │   └── DeadlineExpired     the step can no longer be useful
+        ├── HttpStatusError         non-2xx; retry.is_retryable() decides by status
         └── TransientFailure        the same call may succeed later
             ├── CallTimeout         no complete answer within the timeout
             └── ConnectFailure      refused, reset, DNS, TLS handshake …
@@ -94,14 +94,24 @@ class DeadlineExpired(PermanentFailure):
         return "timedout"
 
 
-class HttpStatusError(PermanentFailure):
+class HttpStatusError(StepFailure):
     """A non-2xx answer. ``body_excerpt`` is a short, printable start of the body."""
 
     error_type = "http_error"
 
-    def __init__(self, message: str, *, http_status: int, body_excerpt: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int,
+        body_excerpt: str = "",
+        retry_after: str | None = None,
+        abort: bool = False,
+    ) -> None:
         super().__init__(message, http_status=http_status)
         self.body_excerpt = body_excerpt
+        self.retry_after = retry_after
+        self.abort = abort
 
     @property
     def status_code(self) -> str:

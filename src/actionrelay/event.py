@@ -38,6 +38,9 @@ class ResultError(BaseModel):
 
     type: str = Field(description="invalid_event, unknown_action, validation, http_error, …")
     message: str = Field(description="What went wrong and what to fix.")
+    response_excerpt: str | None = Field(
+        default=None, description="Start of the last response body, for HTTP errors."
+    )
 
 
 class ActionResult(BaseModel):

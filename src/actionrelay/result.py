@@ -12,6 +12,7 @@ from actionrelay.errors import HttpStatusError, StepFailure
 from actionrelay.event import ActionResult, ResultError, StepEvent, utc_now_iso
 
 EXCERPT_CHARS = 300
+ABORT_HEADER = "X-Actionrelay-Retry"
 
 
 def excerpt(body: bytes, limit: int = EXCERPT_CHARS) -> str:
@@ -41,10 +42,13 @@ def check_status(action: ActionDefinition, response: HttpResponse, host: str | N
         return
     body = excerpt(response.body)
     message = f"action {action.name}: {host} answered HTTP {response.status}"
+    abort = response.headers.get(ABORT_HEADER, "").strip().lower() == "abort"
     raise HttpStatusError(
         f"{message}: {body}" if body else message,
         http_status=response.status,
         body_excerpt=body,
+        retry_after=response.headers.get("Retry-After"),
+        abort=abort,
     )
 
 
@@ -86,7 +90,11 @@ def failure_result(
         status=failure.status,
         status_code=failure.status_code,
         http_status=failure.http_status,
-        error=ResultError(type=failure.error_type, message=failure.message),
+        error=ResultError(
+            type=failure.error_type,
+            message=failure.message,
+            response_excerpt=getattr(failure, "body_excerpt", None) or None,
+        ),
         attempts=attempts,
         latency_ms=None if latency_ms is None else round(latency_ms, 1),
         completed_at=utc_now_iso(),

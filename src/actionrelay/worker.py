@@ -1,22 +1,29 @@
 """The worker: step event in, third-party call, result event out.
 
-Ack policy: a step event is acked only after its result (and, for failures,
-its dead letter) is confirmed by the broker. A worker that dies before that
-leaves the event unacked and RabbitMQ redelivers it (at-least-once).
+Ack policy, one rule per outcome (``Fate``):
+- DONE: the result event is confirmed by the broker, then the event is acked;
+- RETRY: a copy waits in a delay queue (confirmed), then the event is acked;
+- DEAD: the final result and the dead letter are confirmed, then it is acked.
+A worker that dies before the ack leaves the event to RabbitMQ, which
+redelivers it (at-least-once); the quorum queue's delivery limit dead-letters
+an event that keeps killing workers.
 """
 
 from __future__ import annotations
 
 import asyncio
-import signal
-from datetime import UTC, datetime
+import enum
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
+from actionrelay import retry
 from actionrelay.action import ActionDefinition
-from actionrelay.broker import CONNECTION_ERRORS, Broker, BrokerUnavailable
+from actionrelay.broker import CONNECTION_ERRORS, Broker
 from actionrelay.catalog import Catalog
 from actionrelay.delivery import HttpClient
 from actionrelay.errors import DeadlineExpired, StepFailure, UnknownAction
@@ -34,14 +41,51 @@ class InternalError(StepFailure):
     error_type = "internal"
 
 
+class Fate(enum.Enum):
+    DONE = "done"
+    RETRY = "retry"
+    DEAD = "dead"
+
+
+@dataclass
+class Attempt:
+    """Everything known about one delivery of a step event."""
+
+    message: AbstractIncomingMessage
+    state: retry.RetryState
+    event: StepEvent | None = None
+    action: ActionDefinition | None = None
+    called_at: datetime | None = None
+    latency_ms: float | None = None
+
+    @property
+    def attempts(self) -> int:
+        """Calls made for this event so far, this one included."""
+        return self.state.attempts + (1 if self.called_at else 0)
+
+    def deadline(self) -> datetime | None:
+        if self.event is not None and self.event.deadline is not None:
+            return self.event.deadline
+        if self.action is not None and self.action.max_age_seconds is not None:
+            return self.state.first_received_at + timedelta(seconds=self.action.max_age_seconds)
+        return None
+
+
 class Worker:
     def __init__(
-        self, settings: Settings, catalog: Catalog, broker: Broker, http: HttpClient
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        broker: Broker,
+        http: HttpClient,
+        *,
+        rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
         self.broker = broker
         self.http = http
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._finishing: set[asyncio.Future[None]] = set()
         self._stop = asyncio.Event()
@@ -88,42 +132,37 @@ class Worker:
             self._in_flight.discard(task)
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
-        event: StepEvent | None = None
-        action: ActionDefinition | None = None
-        latency_ms: float | None = None
+        now = datetime.now(UTC)
+        attempt = Attempt(message, retry.RetryState.from_headers(message.headers, now))
         try:
-            event = parse_step_event(message.body)
-            action = self._lookup(event.action)
-            timeout = _call_timeout(action, event)
-            request = build_request(action, event.params, event.event_id)
-            response = await self.http.call(request, timeout)
-            latency_ms = response.latency_ms
-            check_status(action, response, request.url.host)
-            result = success_result(event, action, response, attempts=1)
-            failure: StepFailure | None = None
+            result = await self._call(attempt)
+            fate, delay, failure = Fate.DONE, 0.0, None
         except StepFailure as exc:
             failure = exc
         except Exception as exc:  # a bug must not lose or stall the event
-            log.exception("worker.internal_error", event_id=event and event.event_id)
+            log.exception(
+                "worker.internal_error", event_id=attempt.event and attempt.event.event_id
+            )
             failure = InternalError(f"actionrelay internal error: {type(exc).__name__}: {exc}")
         if failure is not None:
-            event_id, action_name = (
-                (event.event_id, event.action) if event else salvage_ids(message.body)
-            )
-            result = failure_result(
-                failure,
-                event_id=event_id,
-                action_name=action_name,
-                event=event,
-                action=action,
-                attempts=0 if latency_ms is None and failure.http_status is None else 1,
-                latency_ms=latency_ms,
-            )
-        finishing = asyncio.ensure_future(self._finish(message, result, failure))
+            fate, delay, failure = self._decide(attempt, failure)
+            result = self._failure_result(attempt, failure)
+        finishing = asyncio.ensure_future(self._finish(attempt, fate, result, failure, delay))
         self._finishing.add(finishing)
         finishing.add_done_callback(self._finishing.discard)
         # Publishing and acking are bookkeeping: a cancelled call must not leave half of it.
         await asyncio.shield(finishing)
+
+    async def _call(self, attempt: Attempt) -> ActionResult:
+        attempt.event = event = parse_step_event(attempt.message.body)
+        attempt.action = action = self._lookup(event.action)
+        timeout = _call_timeout(action, attempt.deadline())
+        request = build_request(action, event.params, event.event_id)
+        attempt.called_at = datetime.now(UTC)
+        response = await self.http.call(request, timeout)
+        attempt.latency_ms = response.latency_ms
+        check_status(action, response, request.url.host)
+        return success_result(event, action, response, attempts=attempt.attempts)
 
     def _lookup(self, name: str) -> ActionDefinition:
         try:
@@ -132,28 +171,91 @@ class Worker:
             known = ", ".join(sorted(self.catalog)) or "none"
             raise UnknownAction(f"unknown action {name!r} (known actions: {known})") from None
 
+    def _decide(self, attempt: Attempt, failure: StepFailure) -> tuple[Fate, float, StepFailure]:
+        if attempt.action is None or attempt.called_at is None:
+            return Fate.DEAD, 0.0, failure
+        decision = retry.decide(
+            failure,
+            attempt.action.retry,
+            attempt=attempt.attempts,
+            now=datetime.now(UTC),
+            deadline=attempt.deadline(),
+            rng=self._rng,
+        )
+        if decision.retry:
+            return Fate.RETRY, decision.delay_seconds, failure
+        if decision.reason == "deadline":
+            failure = DeadlineExpired(
+                f"deadline would pass before the next attempt in {decision.delay_seconds:.1f} s; "
+                f"last failure: {failure.message}",
+                http_status=failure.http_status,
+            )
+        return Fate.DEAD, 0.0, failure
+
+    def _failure_result(self, attempt: Attempt, failure: StepFailure) -> ActionResult:
+        event = attempt.event
+        event_id, action_name = (
+            (event.event_id, event.action) if event else salvage_ids(attempt.message.body)
+        )
+        return failure_result(
+            failure,
+            event_id=event_id,
+            action_name=action_name,
+            event=event,
+            action=attempt.action,
+            attempts=attempt.attempts,
+            latency_ms=attempt.latency_ms,
+        )
+
     async def _finish(
-        self, message: AbstractIncomingMessage, result: ActionResult, failure: StepFailure | None
+        self,
+        attempt: Attempt,
+        fate: Fate,
+        result: ActionResult,
+        failure: StepFailure | None,
+        delay: float,
     ) -> None:
+        message = attempt.message
+        if message.channel.is_closed:
+            return  # the delivery died with its channel; RabbitMQ redelivers the event
         try:
-            if _addressable(message, result):
-                await self.broker.publish_result(
-                    result,
-                    reply_to=message.reply_to,
-                    correlation_id=message.correlation_id or message.message_id or result.event_id,
-                )
-            if failure is not None:
-                await self.broker.dead_letter(message, _dead_letter_metadata(result, failure, self))
+            if fate is Fate.RETRY:
+                await self._schedule_retry(attempt, result, delay)
+            else:
+                if _addressable(message, result):
+                    await self.broker.publish_result(
+                        result,
+                        reply_to=message.reply_to,
+                        correlation_id=message.correlation_id
+                        or message.message_id
+                        or result.event_id,
+                    )
+                if failure is not None:
+                    metadata = _dead_letter_metadata(attempt, result, failure, self.settings)
+                    await self.broker.dead_letter(message, metadata)
+                _log_result(result)
             await message.ack()
         except CONNECTION_ERRORS as exc:
-            # The channel is gone with the delivery: RabbitMQ redelivers the event.
             log.warning("worker.broker_lost", event_id=result.event_id, error=str(exc))
-            return
         except Exception:  # requeue; the delivery limit bounds the loop
             log.exception("worker.finish_failed", event_id=result.event_id)
             await _requeue(message)
-            return
-        _log_result(result)
+
+    async def _schedule_retry(self, attempt: Attempt, result: ActionResult, delay: float) -> None:
+        delay_ms = retry.quantize_delay_ms(delay)
+        headers = attempt.state.headers_after(attempt.called_at)
+        if result.error is not None:
+            headers["x-actionrelay-last-error"] = result.error.message[:500]
+        queue = await self.broker.publish_retry(attempt.message, delay_ms, headers)
+        log.info(
+            "action.retry_scheduled",
+            event_id=result.event_id,
+            action=result.action,
+            status_code=result.status_code,
+            attempts=attempt.attempts,
+            delay_ms=delay_ms,
+            queue=queue,
+        )
 
 
 async def _requeue(message: AbstractIncomingMessage) -> None:
@@ -167,31 +269,35 @@ def _addressable(message: AbstractIncomingMessage, result: ActionResult) -> bool
     return bool(result.event_id or message.reply_to or message.correlation_id or message.message_id)
 
 
-def _call_timeout(action: ActionDefinition, event: StepEvent) -> float:
-    if event.deadline is None:
+def _call_timeout(action: ActionDefinition, deadline: datetime | None) -> float:
+    if deadline is None:
         return action.timeout_seconds
-    remaining = (event.deadline - datetime.now(UTC)).total_seconds()
+    remaining = (deadline - datetime.now(UTC)).total_seconds()
     if remaining <= 0:
         raise DeadlineExpired(
-            f"deadline {event.deadline.isoformat()} passed {-remaining:.1f} s ago; "
+            f"deadline {deadline.isoformat()} passed {-remaining:.1f} s ago; "
             f"action {action.name} was not called"
         )
     return min(action.timeout_seconds, remaining)
 
 
 def _dead_letter_metadata(
-    result: ActionResult, failure: StepFailure, worker: Worker
+    attempt: Attempt, result: ActionResult, failure: StepFailure, settings: Settings
 ) -> dict[str, Any]:
+    last_attempt = attempt.called_at
+    first_attempt = attempt.state.first_attempt_at or last_attempt
     return {
         "error-type": failure.error_type,
         "error-message": failure.message[:1000],
         "status-code": result.status_code,
         "http-status": failure.http_status,
         "attempts": result.attempts,
+        "first-attempt-at": first_attempt.isoformat() if first_attempt else None,
+        "last-attempt-at": last_attempt.isoformat() if last_attempt else None,
         "action": result.action,
         "action-version": result.action_version,
         "failed-at": result.completed_at,
-        "worker-id": worker.settings.worker_id,
+        "worker-id": settings.worker_id,
     }
 
 
@@ -202,6 +308,7 @@ def _log_result(result: ActionResult) -> None:
         "status": result.status,
         "status_code": result.status_code,
         "http_status": result.http_status,
+        "attempts": result.attempts,
         "latency_ms": result.latency_ms,
     }
     if result.error is None:
@@ -210,34 +317,3 @@ def _log_result(result: ActionResult) -> None:
         log.warning(
             "action.failed", error_type=result.error.type, error=result.error.message, **fields
         )
-
-
-async def serve(settings: Settings, catalog: Catalog) -> None:
-    """Run one worker until SIGTERM/SIGINT; used by ``actionrelay run``."""
-    broker = Broker(settings, connection_name=f"actionrelay worker {settings.worker_id}")
-    await connect_with_backoff(broker)
-    http = HttpClient(max_connections=settings.max_connections)
-    worker = Worker(settings, catalog, broker, http)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, worker.request_stop)
-    try:
-        async with http:
-            await worker.run()
-    finally:
-        await broker.close()
-
-
-async def connect_with_backoff(broker: Broker, attempts: int = 8) -> None:
-    """Startup waits for a broker that is still coming up; only BrokerUnavailable is retried."""
-    for attempt in range(1, attempts + 1):
-        try:
-            await broker.connect()
-        except BrokerUnavailable as exc:
-            if attempt == attempts:
-                raise
-            delay = min(0.5 * 2**attempt, 10.0)
-            log.warning("broker.unavailable", error=str(exc), retry_in_seconds=delay)
-            await asyncio.sleep(delay)
-        else:
-            return

@@ -1,0 +1,47 @@
+"""Wiring one worker process together; ``actionrelay run`` calls ``serve``."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import structlog
+
+from actionrelay.broker import Broker, BrokerUnavailable
+from actionrelay.catalog import Catalog
+from actionrelay.delivery import HttpClient
+from actionrelay.settings import Settings
+from actionrelay.worker import Worker
+
+log = structlog.get_logger("actionrelay.service")
+
+
+async def serve(settings: Settings, catalog: Catalog) -> None:
+    """Run one worker until SIGTERM/SIGINT, then stop gracefully."""
+    broker = Broker(settings, connection_name=f"actionrelay worker {settings.worker_id}")
+    await connect_with_backoff(broker)
+    http = HttpClient(max_connections=settings.max_connections)
+    worker = Worker(settings, catalog, broker, http)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, worker.request_stop)
+    try:
+        async with http:
+            await worker.run()
+    finally:
+        await broker.close()
+
+
+async def connect_with_backoff(broker: Broker, attempts: int = 8) -> None:
+    """Startup waits for a broker that is still coming up; only BrokerUnavailable is retried."""
+    for attempt in range(1, attempts + 1):
+        try:
+            await broker.connect()
+        except BrokerUnavailable as exc:
+            if attempt == attempts:
+                raise
+            delay = min(0.5 * 2**attempt, 10.0)
+            log.warning("broker.unavailable", error=str(exc), retry_in_seconds=delay)
+            await asyncio.sleep(delay)
+        else:
+            return
