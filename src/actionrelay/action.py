@@ -26,6 +26,7 @@ from actionrelay.template import (
     VarSpec,
     compile_template,
     element_type,
+    parse_var,
     variables_of,
 )
 
@@ -89,7 +90,7 @@ class ResponseSpec(BaseModel):
 def _compile_param(where: str, raw: Any) -> VarSpec | str:
     """A query parameter or header: a constant, or a scalar/list placeholder."""
     if isinstance(raw, dict):
-        spec = VarSpec.model_validate(raw)
+        spec = parse_var(raw, where)
         base = element_type(spec.type) or spec.type
         if base not in SCALAR_TYPES:
             raise ValueError(f"{where}: type {spec.type} cannot go in a {where.split('.')[0]}")
@@ -154,7 +155,7 @@ class ActionDefinition(BaseModel):
         if "?" in value or "#" in value:
             raise ValueError("must not contain '?' or '#'; declare query parameters under 'query'")
         for _, field, spec, _ in string.Formatter().parse(value):
-            if field is not None and (not VAR_NAME.match(field) or spec):
+            if field is not None and (not VAR_NAME.fullmatch(field) or spec):
                 raise ValueError(f"placeholder {{{field}}} must be a plain variable name")
         return value
 
@@ -162,11 +163,11 @@ class ActionDefinition(BaseModel):
     @classmethod
     def _check_headers(cls, value: dict[str, Any]) -> dict[str, Any]:
         for name, raw in value.items():
-            if not HEADER_NAME.match(name) or name[0] in ".$":
+            if not HEADER_NAME.fullmatch(name) or name[0] in ".$":
                 raise ValueError(f"header name {name!r} is not a valid RFC 7230 token")
             if name.lower() in RESERVED_HEADERS:
                 raise ValueError(f"header {name} is set by actionrelay and cannot be defined")
-            if isinstance(raw, str) and not HEADER_VALUE.match(raw):
+            if isinstance(raw, str) and not HEADER_VALUE.fullmatch(raw):
                 raise ValueError(f"header {name}: value contains control characters")
         return value
 

@@ -87,7 +87,8 @@ class HttpClient:
                 headers=request.headers,
                 data=request.body,
                 timeout=aiohttp.ClientTimeout(total=budget_seconds),
-                max_redirects=MAX_REDIRECTS,
+                # aiohttp raises on the Nth redirect answer, so N allows only N - 1.
+                max_redirects=MAX_REDIRECTS + 1,
             ) as resp:
                 body, truncated = await _read_limited(resp)
                 latency_ms = (loop.time() - started) * 1000

@@ -87,7 +87,7 @@ def _headers(
         if value is OMIT or value is None:
             continue
         text = ",".join(map(_text, value)) if isinstance(value, list) else _text(value)
-        if not HEADER_VALUE.match(text):
+        if not HEADER_VALUE.fullmatch(text):
             problems.append(
                 f"header {name} for action {action.name}: value of variable "
                 f"'{param.name}' contains control characters (CR, LF, …)"
@@ -106,7 +106,9 @@ def build_request(
     headers = _headers(action, params, event_id, problems)
     body = None
     if action.compiled_body is not None:
-        body = orjson.dumps(render(action.compiled_body, params, action.name, problems))
+        rendered = render(action.compiled_body, params, action.name, problems)
+        # A body that is a single placeholder may resolve to OMIT: send no body.
+        body = None if rendered is OMIT else orjson.dumps(rendered)
     if problems:
         raise PayloadError("; ".join(problems))
     return OutboundRequest(action.method, url, headers, body)

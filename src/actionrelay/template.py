@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 VarType = Literal[
     "string",
@@ -56,6 +56,15 @@ class VarSpec(BaseModel):
     optional: bool = False
     nullable: bool = False
     description: str = ""
+
+
+def parse_var(raw: Mapping[str, Any], where: str) -> VarSpec:
+    """A placeholder; the ValueError says where it is, not only which of its keys is bad."""
+    try:
+        return VarSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ValueError(f"{where}: {problems}") from exc
 
 
 def _is_int(value: Any) -> bool:
@@ -142,12 +151,11 @@ def check_value(spec: VarSpec, value: Any, action: str) -> tuple[Any, str | None
         return value, _mistyped(spec, action, _EXPECTED[spec.type], value)
     if not isinstance(value, list):
         return value, _mistyped(spec, action, f"a list of {item_type} values", value)
-    kept = [item for item in value if item is not None]
-    for index, item in enumerate(kept):
-        if not _CHECKS[item_type](item):
+    for index, item in enumerate(value):
+        if item is not None and not _CHECKS[item_type](item):
             expected = f"a list of {item_type} values (item {index} is {json_type_name(item)})"
             return value, _mistyped(spec, action, expected, value)
-    return kept, None
+    return [item for item in value if item is not None], None
 
 
 def _mistyped(spec: VarSpec, action: str, expected: str, value: Any) -> str:
@@ -201,7 +209,7 @@ def compile_template(raw: Any, where: str = "body") -> Node:
     """Turn a JSON template into nodes; raise ValueError naming the bad place."""
     if isinstance(raw, dict):
         if "$var" in raw:
-            return Var(VarSpec.model_validate(raw))
+            return Var(parse_var(raw, where))
         items = []
         for key, child in raw.items():
             if not isinstance(key, str) or "." in key or key.startswith("$"):

@@ -7,6 +7,7 @@ RabbitMQ when Docker answers. Under ``CI=true`` a missing broker fails the run.
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -54,7 +55,8 @@ def amqp_url() -> Iterator[str]:
 
 @pytest.fixture
 def test_id(request: pytest.FixtureRequest) -> str:
-    return f"{request.node.name[:60]}.{uuid.uuid4().hex[:8]}"
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)[:60]
+    return f"{name}.{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture
@@ -121,4 +123,3 @@ def action_file(directory: Path, definition: dict[str, Any]) -> Path:
     path = directory / f"{definition['name']}.json"
     path.write_bytes(orjson.dumps(definition))
     return path
-

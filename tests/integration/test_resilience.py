@@ -1,0 +1,147 @@
+"""No fault of the worker, the broker or the endpoint loses a step event."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import time
+from collections import Counter
+from typing import Any
+
+import orjson
+
+from tests.integration.support import Received, RecordingApi, Reply, WorkerHarness
+
+RETRY = {"max_attempts": 10, "schedule_seconds": [0.5, 1.0], "jitter": 0}
+
+
+class FlakyApi(RecordingApi):
+    """Answers 503 to 30% of calls, whatever the event."""
+
+    def __init__(self, api: RecordingApi) -> None:
+        super().__init__()
+        self.__dict__.update(api.__dict__)
+        self.rng = random.Random(7)
+
+    def reply_for(self, received: Received) -> Reply:
+        return Reply(503) if self.rng.random() < 0.3 else Reply(200, delay=0.01)
+
+
+def use_flaky_api(harness: WorkerHarness) -> None:
+    harness.api.__class__ = FlakyApi
+    harness.api.rng = random.Random(7)  # type: ignore[attr-defined]
+
+
+async def wait_for(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        await asyncio.sleep(0.05)
+
+
+async def results_by_event(harness: WorkerHarness, count: int, timeout: float) -> Counter[str]:
+    """Collect results until ``count`` distinct events are answered, then any stragglers."""
+    seen: Counter[str] = Counter()
+    deadline = time.monotonic() + timeout
+    while len(seen) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(seen)} of {count} events answered")
+        queue = await harness.channel.declare_queue(harness.settings.results_queue, passive=True)
+        message = await queue.get(no_ack=True, fail=False)
+        if message is None:
+            await asyncio.sleep(0.05)
+            continue
+        seen[orjson.loads(message.body)["event_id"]] += 1
+    return seen
+
+
+async def test_sigkill_mid_schedule_loses_nothing(harness: WorkerHarness) -> None:
+    use_flaky_api(harness)
+    harness.action({"name": "notify", "body": {"id": {"$var": "id"}}, "retry": RETRY})
+    first = await harness.spawn_worker()
+    await harness.wait_consuming(1)
+    ids = [f"e-{n}" for n in range(1000)]
+    for event_id in ids:
+        await harness.publish(
+            {"event_id": event_id, "action": "notify", "params": {"id": event_id}}
+        )
+    await wait_for(lambda: len(harness.api.received) >= 400, 30, "load did not start")
+    first.send_signal(signal.SIGKILL)
+    await first.wait()
+    await harness.spawn_worker()
+    answered = await results_by_event(harness, len(ids), timeout=90)
+    await asyncio.sleep(1.5)  # let a late duplicate show up before counting
+    answered.update(
+        orjson.loads(m.body)["event_id"]
+        for m in await harness.collect_available(harness.settings.results_queue)
+    )
+    assert set(answered) == set(ids)
+    duplicates = sum(answered.values()) - len(ids)
+    # Only events whose result was confirmed but whose ack died with the process repeat.
+    assert duplicates <= harness.settings.prefetch
+    keys = {r.headers["Idempotency-Key"] for r in harness.api.received}
+    assert keys == set(ids)
+    assert await harness.depth(harness.settings.request_queue) == 0
+    assert await harness.depth(harness.settings.dead_letter_queue) == 0
+    for delay_ms in (500, 1000):
+        name = f"{harness.settings.request_queue}.retry.{delay_ms}ms"
+        assert await harness.depth(name) == 0
+
+
+async def test_broker_restart_during_load_recovers_by_itself(harness: WorkerHarness) -> None:
+    harness.api.default = Reply(200, delay=0.02)
+    harness.action({"name": "notify", "body": {"id": {"$var": "id"}}, "retry": RETRY})
+    await harness.spawn_worker()
+    await harness.wait_consuming(1)
+    ids = [f"e-{n}" for n in range(1000)]
+    for event_id in ids:
+        await harness.publish(
+            {"event_id": event_id, "action": "notify", "params": {"id": event_id}}
+        )
+    await wait_for(lambda: len(harness.api.received) >= 200, 30, "load did not start")
+    try:
+        await asyncio.to_thread(rabbitmqctl, "stop_app")
+        await asyncio.sleep(2)
+    finally:
+        await asyncio.to_thread(rabbitmqctl, "start_app")
+        await asyncio.to_thread(rabbitmqctl, "await_startup")
+    answered = await results_by_event(harness, len(ids), timeout=120)
+    assert set(answered) == set(ids)
+
+
+def rabbitmqctl(command: str) -> None:
+    subprocess.run(["rabbitmqctl", command], check=True, capture_output=True, timeout=60)
+
+
+async def test_poison_message_is_dead_lettered_after_the_delivery_limit(
+    harness: WorkerHarness,
+) -> None:
+    harness.settings = harness.settings.model_copy(update={"delivery_limit": 2})
+    harness.action({"name": "notify", "body": {"id": {"$var": "id"}}})
+    victims: list[int] = []
+
+    def kill_on_poison(received: Received) -> Reply:
+        if received.headers["Idempotency-Key"] == "poison" and victims:
+            os.kill(victims[-1], signal.SIGKILL)  # the worker "crashes" on this event
+        return Reply(200)
+
+    harness.api.reply_for = kill_on_poison  # type: ignore[method-assign]
+    await harness.publish({"event_id": "poison", "action": "notify", "params": {"id": "x"}})
+    for _ in range(6):
+        if await harness.depth(harness.settings.dead_letter_queue):
+            break
+        process = await harness.spawn_worker()
+        victims.append(process.pid)
+        await process.wait()
+    [dead] = await harness.collect(harness.settings.dead_letter_queue, 1)
+    assert orjson.loads(dead.body)["event_id"] == "poison"
+    assert len(victims) == 3  # delivered limit + 1 times, then dead-lettered by the broker
+    await harness.spawn_worker()
+    await harness.publish({"event_id": "fine", "action": "notify", "params": {"id": "y"}})
+    [result] = await harness.results(1)
+    assert result["event_id"] == "fine"
+    assert result["status"] == "success"
