@@ -141,6 +141,16 @@ class Broker:
         except CONNECTION_ERRORS as exc:
             raise BrokerUnavailable(f"cannot reach RabbitMQ: {exc}") from exc
 
+    def not_ready_reason(self) -> str | None:
+        """None while connected and consuming; otherwise what is missing."""
+        if self._connection is None or not self._connection.connected.is_set():
+            return "not connected to RabbitMQ"
+        if self._channel is None or self._channel.is_closed:
+            return "RabbitMQ channel is closed"
+        if self._consumer_tag is None:
+            return "not consuming"
+        return None
+
     @property
     def channel(self) -> AbstractChannel:
         if self._channel is None:

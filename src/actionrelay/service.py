@@ -10,6 +10,7 @@ import structlog
 from actionrelay.broker import Broker, BrokerUnavailable
 from actionrelay.catalog import Catalog
 from actionrelay.delivery import HttpClient
+from actionrelay.health import HealthServer
 from actionrelay.settings import Settings
 from actionrelay.worker import Worker
 
@@ -22,14 +23,17 @@ async def serve(settings: Settings, catalog: Catalog) -> None:
     await connect_with_backoff(broker)
     http = HttpClient(max_connections=settings.max_connections)
     worker = Worker(settings, catalog, broker, http)
+    health = HealthServer(broker.not_ready_reason, host=settings.http_host, port=settings.http_port)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, worker.request_stop)
+    await health.start()
     try:
         async with http:
             await worker.run()
     finally:
         await broker.close()
+        await health.stop()
 
 
 async def connect_with_backoff(broker: Broker, attempts: int = 8) -> None:

@@ -46,5 +46,9 @@ class Settings(BaseSettings):
     worker_id: str = Field(
         default_factory=_default_worker_id, description="Names this replica in logs."
     )
+    http_host: str = Field(default="0.0.0.0", description="Address of /healthz and /readyz.")  # noqa: S104
+    http_port: int = Field(
+        default=9464, ge=0, le=65535, description="Port of /healthz and /readyz (0 = off)."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"

@@ -74,6 +74,7 @@ def settings(amqp_url: str, test_id: str, tmp_path: Path) -> Settings:
         shutdown_grace_seconds=5,
         worker_id=f"test-{test_id}",
         prefetch=64,
+        http_port=0,
     )
 
 
