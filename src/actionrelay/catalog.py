@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
 
 import orjson
 import yaml
@@ -45,6 +48,30 @@ def _describe(error: ValidationError) -> list[str]:
     return lines
 
 
+ENV_REFERENCE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_env(raw: Any, environ: Mapping[str, str], missing: list[str]) -> Any:
+    """Replace ``${env:NAME}`` and ``${env:NAME:-default}`` in every string of a definition."""
+    if isinstance(raw, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in environ:
+                return environ[name]
+            if default is None:
+                missing.append(name)
+                return ""
+            return default
+
+        return ENV_REFERENCE.sub(substitute, raw)
+    if isinstance(raw, dict):
+        return {key: expand_env(value, environ, missing) for key, value in raw.items()}
+    if isinstance(raw, list):
+        return [expand_env(value, environ, missing) for value in raw]
+    return raw
+
+
 def _read(path: Path) -> Any:
     text = path.read_bytes()
     if path.suffix == ".json":
@@ -52,7 +79,7 @@ def _read(path: Path) -> Any:
     return yaml.safe_load(text)
 
 
-def load_action(path: Path) -> ActionDefinition:
+def load_action(path: Path, environ: Mapping[str, str] | None = None) -> ActionDefinition:
     """One action file; CatalogError names the file, the field and the problem."""
     try:
         raw = _read(path)
@@ -60,6 +87,11 @@ def load_action(path: Path) -> ActionDefinition:
         raise CatalogError([f"{path}: cannot be read: {exc}"]) from exc
     if not isinstance(raw, dict):
         raise CatalogError([f"{path}: must hold one action (a mapping), not {type(raw).__name__}"])
+    missing: list[str] = []
+    raw = expand_env(raw, os.environ if environ is None else environ, missing)
+    if missing:
+        names = ", ".join(sorted(set(missing)))
+        raise CatalogError([f"{path}: environment variable(s) {names} not set (${{env:…}})"])
     try:
         return ActionDefinition.model_validate(raw)
     except ValidationError as exc:
