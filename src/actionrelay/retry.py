@@ -6,6 +6,7 @@ deadline; the caller passes the random source so tests can pin the jitter.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -152,7 +153,10 @@ def _parse_time(value: object) -> datetime | None:
 
 
 def quantize_delay_ms(delay_seconds: float) -> int:
-    """Delay-queue buckets: 100 ms steps up to 10 s, 1 s up to 10 min, then 10 s."""
-    ms = max(int(delay_seconds * 1000), 1)
+    """Delay-queue buckets: 100 ms steps up to 10 s, 1 s up to 10 min, then 10 s.
+
+    Rounded up, so that a wait is never shorter than decided (Retry-After).
+    """
+    ms = max(round(delay_seconds * 1000), 1)
     step = 100 if ms < 10_000 else 1000 if ms < 600_000 else 10_000
-    return max(step, round(ms / step) * step)
+    return math.ceil(ms / step) * step
