@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import string
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
@@ -19,6 +20,7 @@ from pydantic import (
 )
 from yarl import URL
 
+from actionrelay.auth import AuthSpec, NoAuth
 from actionrelay.template import (
     SCALAR_TYPES,
     VAR_NAME,
@@ -79,6 +81,23 @@ class RetrySpec(BaseModel):
 RETRY_CODE = re.compile(r"^[1-5]([0-9]{2}|xx)$")
 
 
+class TlsSpec(BaseModel):
+    """Client certificate (mTLS) and server verification for one action's endpoint."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    client_cert: Path | None = Field(default=None, description="PEM client certificate.")
+    client_key: Path | None = Field(default=None, description="PEM private key.")
+    ca_bundle: Path | None = Field(default=None, description="PEM CAs to trust instead.")
+    verify: bool = Field(default=True, description="false turns verification off (logged).")
+
+    @model_validator(mode="after")
+    def _pair(self) -> TlsSpec:
+        if (self.client_cert is None) != (self.client_key is None):
+            raise ValueError("client_cert and client_key go together")
+        return self
+
+
 class ResponseSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -119,6 +138,8 @@ class ActionDefinition(BaseModel):
     response: ResponseSpec = Field(default_factory=ResponseSpec)
     timeout_seconds: float = Field(default=30.0, ge=1.0, le=30.0)
     retry: RetrySpec = Field(default_factory=RetrySpec)
+    auth: AuthSpec = Field(default_factory=NoAuth)
+    tls: TlsSpec = Field(default_factory=TlsSpec)
     max_age_seconds: float | None = Field(
         default=None, gt=0, description="Deadline from first receipt when the event has none."
     )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from actionrelay.action import ActionDefinition
+from actionrelay.auth import secret_values
 from actionrelay.errors import CatalogError
 
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -21,7 +23,10 @@ SUFFIXES = (".yaml", ".yml", ".json")
 class Catalog(Mapping[str, ActionDefinition]):
     """Actions by name, with the file each came from."""
 
-    def __init__(self, actions: Mapping[str, tuple[ActionDefinition, Path]]) -> None:
+    def __init__(
+        self, actions: Mapping[str, tuple[ActionDefinition, Path]], secrets: Iterable[str] = ()
+    ) -> None:
+        self.secrets = frozenset(secrets)
         self._actions = {name: action for name, (action, _) in actions.items()}
         self._sources = {name: source for name, (_, source) in actions.items()}
 
@@ -47,28 +52,54 @@ def _describe(error: ValidationError) -> list[str]:
     return lines
 
 
-ENV_REFERENCE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+REFERENCE = re.compile(r"\$\{(env|file):([^}:]+)(?::-([^}]*))?\}")
+SECRET_SECTIONS = ("auth", "headers", "query", "tls")
 
 
-def expand_env(raw: Any, environ: Mapping[str, str], missing: list[str]) -> Any:
-    """Replace ``${env:NAME}`` and ``${env:NAME:-default}`` in every string of a definition."""
-    if isinstance(raw, str):
+@dataclass
+class References:
+    """Resolves ``${env:NAME}``, ``${env:NAME:-default}`` and ``${file:/path}``.
 
-        def substitute(match: re.Match[str]) -> str:
-            name, default = match.group(1), match.group(2)
-            if name in environ:
-                return environ[name]
-            if default is None:
-                missing.append(name)
-                return ""
-            return default
+    What it could not resolve lands in ``missing``; values resolved inside
+    credential-bearing sections are remembered as ``secrets``.
+    """
 
-        return ENV_REFERENCE.sub(substitute, raw)
-    if isinstance(raw, dict):
-        return {key: expand_env(value, environ, missing) for key, value in raw.items()}
-    if isinstance(raw, list):
-        return [expand_env(value, environ, missing) for value in raw]
-    return raw
+    environ: Mapping[str, str]
+    missing: list[str] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list)
+
+    def resolve(self, kind: str, name: str, default: str | None) -> str | None:
+        if kind == "env":
+            return self.environ.get(name, default)
+        try:
+            return Path(name).read_text().strip()
+        except OSError as exc:
+            self.missing.append(f"file {name} ({exc.strerror})")
+            return ""
+
+    def expand(self, raw: Any, secret: bool = False) -> Any:
+        if isinstance(raw, str):
+
+            def substitute(match: re.Match[str]) -> str:
+                kind, name, default = match.groups()
+                value = self.resolve(kind, name, default)
+                if value is None:
+                    self.missing.append(f"environment variable {name}")
+                    return ""
+                if secret and value != default:
+                    self.secrets.append(value)
+                return value
+
+            return REFERENCE.sub(substitute, raw)
+        if isinstance(raw, dict):
+            return {key: self.expand(value, secret) for key, value in raw.items()}
+        if isinstance(raw, list):
+            return [self.expand(value, secret) for value in raw]
+        return raw
+
+
+def expand_references(raw: dict[str, Any], refs: References) -> dict[str, Any]:
+    return {key: refs.expand(value, key in SECRET_SECTIONS) for key, value in raw.items()}
 
 
 def _read(path: Path) -> Any:
@@ -78,23 +109,29 @@ def _read(path: Path) -> Any:
     return yaml.safe_load(text)
 
 
-def load_action(path: Path, environ: Mapping[str, str] | None = None) -> ActionDefinition:
-    """One action file; CatalogError names the file, the field and the problem."""
+def load_action(
+    path: Path, environ: Mapping[str, str] | None = None
+) -> tuple[ActionDefinition, list[str]]:
+    """One action file and the secrets it holds; CatalogError names file, field, problem."""
     try:
         raw = _read(path)
     except (OSError, orjson.JSONDecodeError, yaml.YAMLError) as exc:
         raise CatalogError([f"{path}: cannot be read: {exc}"]) from exc
     if not isinstance(raw, dict):
         raise CatalogError([f"{path}: must hold one action (a mapping), not {type(raw).__name__}"])
-    missing: list[str] = []
-    raw = expand_env(raw, os.environ if environ is None else environ, missing)
-    if missing:
-        names = ", ".join(sorted(set(missing)))
-        raise CatalogError([f"{path}: environment variable(s) {names} not set (${{env:…}})"])
+    refs = References(os.environ if environ is None else environ)
+    raw = expand_references(raw, refs)
+    if refs.missing:
+        name = raw.get("name", path.stem)
+        return_problems = [
+            f"{path}: action {name}: secret {m} is not available" for m in refs.missing
+        ]
+        raise CatalogError(return_problems)
     try:
-        return ActionDefinition.model_validate(raw)
+        action = ActionDefinition.model_validate(raw)
     except ValidationError as exc:
         raise CatalogError([f"{path}: {line}" for line in _describe(exc)]) from exc
+    return action, refs.secrets + secret_values(action.auth)
 
 
 def load_catalog(directory: Path) -> Catalog:
@@ -103,9 +140,10 @@ def load_catalog(directory: Path) -> Catalog:
         raise CatalogError([f"{directory}: actions directory does not exist"])
     problems: list[str] = []
     found: dict[str, tuple[ActionDefinition, Path]] = {}
+    all_secrets: list[str] = []
     for path in sorted(p for p in directory.iterdir() if p.suffix in SUFFIXES and p.is_file()):
         try:
-            action = load_action(path)
+            action, secrets = load_action(path)
         except CatalogError as exc:
             problems.extend(exc.problems)
             continue
@@ -114,6 +152,7 @@ def load_catalog(directory: Path) -> Catalog:
             problems.append(f"{path}: name: action {action.name} is already defined in {first}")
             continue
         found[action.name] = (action, path)
+        all_secrets.extend(secrets)
     if problems:
         raise CatalogError(problems)
-    return Catalog(found)
+    return Catalog(found, secrets=all_secrets)
