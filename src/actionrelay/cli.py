@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from actionrelay.catalog import load_catalog
 from actionrelay.errors import ActionRelayError, ConfigError
 from actionrelay.logs import configure_logging
+from actionrelay.secret import Redactor
 from actionrelay.settings import Settings
 
 F = Callable[..., Any]
@@ -63,12 +64,13 @@ def run(**overrides: Any) -> None:
     an option given on the command line wins.
     """
     settings = build_settings(overrides)
-    configure_logging(settings.log_level, settings.log_format)
     from actionrelay.service import serve
 
     try:
         catalog = load_catalog(settings.actions_dir)
-        asyncio.run(serve(settings, catalog))
+        redactor = Redactor(catalog.secrets)
+        configure_logging(settings.log_level, settings.log_format, redactor)
+        asyncio.run(serve(settings, catalog, redactor))
     except ConfigError as exc:
         click.echo(f"actionrelay: {exc}", err=True)
         sys.exit(2)

@@ -1,23 +1,43 @@
 """The HTTP side: one pooled aiohttp session that calls third-party APIs.
 
-aiohttp exceptions are translated here, once, into the actionrelay tree.
+Credentials are applied here, redirects are followed here (each hop checked
+against the egress policy), and aiohttp exceptions are translated here, once,
+into the actionrelay tree.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
-from dataclasses import dataclass
+import ssl
+from dataclasses import dataclass, replace
 from types import TracebackType
 
 import aiohttp
 from multidict import CIMultiDictProxy
+from yarl import URL
 
-from actionrelay.errors import CallTimeout, ConnectFailure, PermanentFailure
+from actionrelay.action import ActionDefinition, TlsSpec
+from actionrelay.auth import (
+    ApiKeyAuth,
+    AuthFailure,
+    AuthSpec,
+    BasicAuth,
+    BearerAuth,
+    CustomAuth,
+    OAuth2ClientCredentials,
+    TokenAnswer,
+    TokenCache,
+    TokenRequest,
+)
+from actionrelay.egress import EgressPolicy, GuardedResolver
+from actionrelay.errors import CallTimeout, ConfigError, ConnectFailure, PermanentFailure
 from actionrelay.payload import OutboundRequest
+from actionrelay.secret import Redactor
 
 MAX_RESPONSE_BYTES = 1024 * 1024
 MAX_REDIRECTS = 5
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +47,36 @@ class HttpResponse:
     body: bytes
     truncated: bool
     latency_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """What one action needs to call its API: credentials and TLS, built once at load."""
+
+    action: str
+    auth: AuthSpec
+    ssl: ssl.SSLContext | bool
+
+    @classmethod
+    def for_action(cls, action: ActionDefinition) -> Endpoint:
+        return cls(action.name, action.auth, ssl_context(action.name, action.tls))
+
+
+def ssl_context(action: str, tls: TlsSpec) -> ssl.SSLContext | bool:
+    """True (aiohttp's verifying default) unless the action asks for more; TLS 1.2+."""
+    if tls == TlsSpec():
+        return True
+    try:
+        context = ssl.create_default_context(cafile=tls.ca_bundle)
+        if tls.client_cert is not None:
+            context.load_cert_chain(tls.client_cert, tls.client_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"action {action}: cannot load TLS files: {exc}") from exc
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if not tls.verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 class ClientState(enum.Enum):
@@ -39,19 +89,39 @@ class TooManyRedirects(PermanentFailure):
     error_type = "too_many_redirects"
 
 
+@dataclass(slots=True)
+class Prepared:
+    """A request with credentials applied; ``token`` is set for token-based auth."""
+
+    url: URL
+    headers: dict[str, str]
+    token: str | None = None
+
+
 class HttpClient:
     """Calls endpoints; opened once per worker, shared by every in-flight call."""
 
-    def __init__(self, *, max_connections: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        egress: EgressPolicy,
+        redactor: Redactor | None = None,
+        max_connections: int = 0,
+    ) -> None:
+        self._egress = egress
+        self._redactor = redactor or Redactor()
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        self.tokens = TokenCache(self._fetch_token, on_token=self._redactor.add)
         self.state = ClientState.UNOPENED
 
     async def open(self) -> None:
         if self.state is not ClientState.UNOPENED:
             raise RuntimeError(f"HttpClient cannot be opened when {self.state.value}")
         connector = aiohttp.TCPConnector(
-            limit=self._max_connections, ttl_dns_cache=300, enable_cleanup_closed=True
+            limit=self._max_connections,
+            ttl_dns_cache=300,
+            resolver=GuardedResolver(self._egress),
         )
         self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
         self.state = ClientState.OPEN
@@ -73,34 +143,102 @@ class HttpClient:
     ) -> None:
         await self.close()
 
-    async def call(self, request: OutboundRequest, budget_seconds: float) -> HttpResponse:
-        """Send ``request``; the whole exchange, redirects included, fits in the budget."""
-        if self._session is None or self.state is not ClientState.OPEN:
-            raise RuntimeError("HttpClient is not open")
+    async def call(
+        self, request: OutboundRequest, budget_seconds: float, endpoint: Endpoint
+    ) -> HttpResponse:
+        """Send ``request``; token fetch, one 401 refresh and redirects fit in the budget."""
         loop = asyncio.get_running_loop()
         started = loop.time()
-        host = request.url.host
         try:
-            async with self._session.request(
-                request.method,
-                request.url,
-                headers=request.headers,
-                data=request.body,
-                timeout=aiohttp.ClientTimeout(total=budget_seconds),
-                # aiohttp raises on the Nth redirect answer, so N allows only N - 1.
-                max_redirects=MAX_REDIRECTS + 1,
-            ) as resp:
-                body, truncated = await _read_limited(resp)
-                latency_ms = (loop.time() - started) * 1000
-                return HttpResponse(resp.status, resp.headers, body, truncated, latency_ms)
+            async with asyncio.timeout(budget_seconds):
+                prepared = await self._authorize(request, endpoint)
+                response = await self._send(request, prepared, endpoint.ssl)
+                if response.status == 401 and prepared.token is not None:
+                    assert isinstance(endpoint.auth, OAuth2ClientCredentials | CustomAuth)
+                    self.tokens.invalidate(endpoint.auth, prepared.token)
+                    prepared = await self._authorize(request, endpoint)
+                    response = await self._send(request, prepared, endpoint.ssl)
         except TimeoutError as exc:
+            host = request.url.host
             raise CallTimeout(
                 f"no complete answer from {host} within {budget_seconds:g} s"
             ) from exc
-        except aiohttp.TooManyRedirects as exc:
-            raise TooManyRedirects(f"{host} redirected more than {MAX_REDIRECTS} times") from exc
-        except aiohttp.ClientError as exc:
-            raise ConnectFailure(f"calling {host} failed: {_describe(exc)}") from exc
+        except AuthFailure as exc:
+            message = self._redactor.mask(f"action {endpoint.action}: {exc.message}")
+            raise AuthFailure(message, retryable=exc.retryable) from exc
+        return replace(response, latency_ms=(loop.time() - started) * 1000)
+
+    async def _authorize(self, request: OutboundRequest, endpoint: Endpoint) -> Prepared:
+        auth = endpoint.auth
+        prepared = Prepared(request.url, dict(request.headers))
+        if isinstance(auth, BasicAuth):
+            credentials = aiohttp.BasicAuth(auth.username, auth.password.get_secret_value())
+            prepared.headers["Authorization"] = credentials.encode()
+        elif isinstance(auth, ApiKeyAuth):
+            value = auth.value.get_secret_value()
+            if auth.location == "header":
+                prepared.headers[auth.name] = value
+            else:
+                prepared.url = prepared.url.update_query({auth.name: value})
+        elif isinstance(auth, BearerAuth):
+            prepared.headers["Authorization"] = f"Bearer {auth.token.get_secret_value()}"
+        elif isinstance(auth, OAuth2ClientCredentials | CustomAuth):
+            prepared.token = token = await self.tokens.get(auth)
+            send_as = auth.send_as if isinstance(auth, CustomAuth) else "bearer"
+            name = auth.send_name if isinstance(auth, CustomAuth) else None
+            if send_as == "bearer":
+                prepared.headers["Authorization"] = f"Bearer {token}"
+            elif send_as == "header" and name:
+                prepared.headers[name] = token
+            elif name:
+                prepared.url = prepared.url.update_query({name: token})
+        return prepared
+
+    async def _send(
+        self, request: OutboundRequest, prepared: Prepared, tls: ssl.SSLContext | bool
+    ) -> HttpResponse:
+        return await self.exchange(
+            request.method, prepared.url, prepared.headers, request.body, tls
+        )
+
+    async def exchange(
+        self,
+        method: str,
+        url: URL,
+        headers: dict[str, str],
+        body: bytes | None,
+        tls: ssl.SSLContext | bool = True,
+    ) -> HttpResponse:
+        """One request with redirects followed by hand, each hop checked by the egress policy."""
+        if self._session is None or self.state is not ClientState.OPEN:
+            raise RuntimeError("HttpClient is not open")
+        for _ in range(MAX_REDIRECTS + 1):
+            self._egress.check_url(url)
+            try:
+                async with self._session.request(
+                    method, url, headers=headers, data=body, ssl=tls, allow_redirects=False
+                ) as resp:
+                    location = resp.headers.get("Location")
+                    if resp.status not in REDIRECT_STATUSES or not location:
+                        content, truncated = await _read_limited(resp)
+                        return HttpResponse(resp.status, resp.headers, content, truncated, 0.0)
+            except aiohttp.ClientError as exc:
+                raise ConnectFailure(f"calling {url.host} failed: {_describe(exc)}") from exc
+            target = url.join(URL(location))
+            if resp.status == 303 or (resp.status in (301, 302) and method == "POST"):
+                method, body = "GET", None
+            if target.origin() != url.origin():
+                headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+            url = target
+        raise TooManyRedirects(f"{url.host} redirected more than {MAX_REDIRECTS} times")
+
+    async def _fetch_token(self, request: TokenRequest) -> TokenAnswer:
+        where = f"token endpoint {request.url.with_query(None)}"
+        try:
+            answer = await self.exchange(request.method, request.url, request.headers, request.body)
+        except (ConnectFailure, TooManyRedirects) as exc:
+            raise AuthFailure(f"{where}: {exc.message}", retryable=exc.retryable) from exc
+        return TokenAnswer(answer.status, answer.body)
 
 
 async def _read_limited(resp: aiohttp.ClientResponse) -> tuple[bytes, bool]:

@@ -16,6 +16,7 @@ from actionrelay.errors import InvalidEvent
 
 ResultStatus = Literal["success", "error", "timedout", "invalid"]
 MAX_ID_LENGTH = 256
+MAX_EVENT_BYTES = 1024 * 1024
 
 
 class StepEvent(BaseModel):
@@ -55,6 +56,9 @@ class ActionResult(BaseModel):
     status_code: str = Field(description="http_<code>, timedout, invalid or internalError.")
     http_status: int | None = None
     response: Any = Field(default=None, description="Kept fields of the JSON response.")
+    response_truncated: bool = Field(
+        default=False, description="The response was over 64 KiB and is left out."
+    )
     error: ResultError | None = None
     attempts: int = 0
     latency_ms: float | None = None
@@ -71,6 +75,10 @@ def utc_now_iso() -> str:
 
 def parse_step_event(body: bytes) -> StepEvent:
     """Validate a message body; InvalidEvent says what is wrong with it."""
+    if len(body) > MAX_EVENT_BYTES:
+        raise InvalidEvent(
+            f"step event is {len(body):,} bytes; the limit is {MAX_EVENT_BYTES:,} bytes (1 MiB)"
+        )
     try:
         raw = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

@@ -10,6 +10,8 @@ from typing import Any
 import orjson
 import structlog
 
+from actionrelay.secret import Redactor
+
 LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -50,7 +52,9 @@ def _orjson_dumps(value: Any, **_: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
-def configure_logging(level: str = "info", fmt: str = "json") -> None:
+def configure_logging(
+    level: str = "info", fmt: str = "json", redactor: Redactor | None = None
+) -> None:
     renderer: Any = (
         structlog.processors.JSONRenderer(serializer=_orjson_dumps)
         if fmt == "json"
@@ -62,6 +66,7 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             redact_secrets,
+            redactor or Redactor(),
             structlog.processors.format_exc_info,
             renderer,
         ],

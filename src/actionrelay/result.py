@@ -12,6 +12,7 @@ from actionrelay.errors import HttpStatusError, StepFailure
 from actionrelay.event import ActionResult, ResultError, StepEvent, utc_now_iso
 
 EXCERPT_CHARS = 300
+MAX_RESULT_RESPONSE_BYTES = 64 * 1024
 ABORT_HEADER = "X-Actionrelay-Retry"
 
 
@@ -52,9 +53,22 @@ def check_status(action: ActionDefinition, response: HttpResponse, host: str | N
     )
 
 
+def bounded_response(action: ActionDefinition, response: HttpResponse) -> tuple[Any, bool]:
+    """The kept response, or (None, True) when it would not fit in a result."""
+    if response.truncated:
+        return None, True
+    kept = kept_response(action, response.body)
+    if len(response.body) > MAX_RESULT_RESPONSE_BYTES and (
+        len(orjson.dumps(kept)) > MAX_RESULT_RESPONSE_BYTES
+    ):
+        return None, True
+    return kept, False
+
+
 def success_result(
     event: StepEvent, action: ActionDefinition, response: HttpResponse, attempts: int
 ) -> ActionResult:
+    kept, truncated = bounded_response(action, response)
     return ActionResult(
         event_id=event.event_id,
         action=action.name,
@@ -64,7 +78,8 @@ def success_result(
         status="success",
         status_code=f"http_{response.status}",
         http_status=response.status,
-        response=kept_response(action, response.body),
+        response=kept,
+        response_truncated=truncated,
         attempts=attempts,
         latency_ms=round(response.latency_ms, 1),
         completed_at=utc_now_iso(),

@@ -10,19 +10,26 @@ import structlog
 from actionrelay.broker import Broker, BrokerUnavailable
 from actionrelay.catalog import Catalog
 from actionrelay.delivery import HttpClient
+from actionrelay.egress import EgressPolicy, describe
 from actionrelay.health import HealthServer
+from actionrelay.secret import Redactor
 from actionrelay.settings import Settings
 from actionrelay.worker import Worker
 
 log = structlog.get_logger("actionrelay.service")
 
 
-async def serve(settings: Settings, catalog: Catalog) -> None:
+async def serve(settings: Settings, catalog: Catalog, redactor: Redactor) -> None:
     """Run one worker until SIGTERM/SIGINT, then stop gracefully."""
+    egress = EgressPolicy.from_settings(settings.allow_http_hosts, settings.allow_private_networks)
+    log.info("egress.policy", **describe(egress))
+    for action in catalog.values():
+        if not action.tls.verify:
+            log.warning("tls.verification_off", action=action.name, url=action.url)
     broker = Broker(settings, connection_name=f"actionrelay worker {settings.worker_id}")
     await connect_with_backoff(broker)
-    http = HttpClient(max_connections=settings.max_connections)
-    worker = Worker(settings, catalog, broker, http)
+    http = HttpClient(egress=egress, redactor=redactor, max_connections=settings.max_connections)
+    worker = Worker(settings, catalog, broker, http, redactor=redactor)
     health = HealthServer(broker.not_ready_reason, host=settings.http_host, port=settings.http_port)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -46,6 +46,15 @@ class Settings(BaseSettings):
     worker_id: str = Field(
         default_factory=_default_worker_id, description="Names this replica in logs."
     )
+    allow_http_hosts: str = Field(
+        default="",
+        description="Hosts that may be called over plain http, comma-separated; * for any.",
+    )
+    allow_private_networks: str = Field(
+        default="",
+        description="Loopback/private/link-local ranges that may be called, e.g. "
+        "127.0.0.0/8,10.0.0.0/8; * for any.",
+    )
     http_host: str = Field(default="0.0.0.0", description="Address of /healthz and /readyz.")  # noqa: S104
     http_port: int = Field(
         default=9464, ge=0, le=65535, description="Port of /healthz and /readyz (0 = off)."

@@ -25,11 +25,12 @@ from actionrelay import retry
 from actionrelay.action import ActionDefinition
 from actionrelay.broker import CONNECTION_ERRORS, Broker
 from actionrelay.catalog import Catalog
-from actionrelay.delivery import HttpClient
-from actionrelay.errors import DeadlineExpired, StepFailure, UnknownAction
+from actionrelay.delivery import Endpoint, HttpClient
+from actionrelay.errors import DeadlineExpired, HttpStatusError, StepFailure, UnknownAction
 from actionrelay.event import ActionResult, StepEvent, parse_step_event, salvage_ids
 from actionrelay.payload import build_request
 from actionrelay.result import check_status, failure_result, success_result
+from actionrelay.secret import Redactor
 from actionrelay.settings import Settings
 
 log = structlog.get_logger("actionrelay.worker")
@@ -79,12 +80,15 @@ class Worker:
         broker: Broker,
         http: HttpClient,
         *,
+        redactor: Redactor | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
         self.broker = broker
         self.http = http
+        self.redactor = redactor or Redactor(catalog.secrets)
+        self._endpoints = {name: Endpoint.for_action(a) for name, a in catalog.items()}
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._finishing: set[asyncio.Future[None]] = set()
@@ -145,6 +149,7 @@ class Worker:
             )
             failure = InternalError(f"actionrelay internal error: {type(exc).__name__}: {exc}")
         if failure is not None:
+            self._mask(failure)
             fate, delay, failure = self._decide(attempt, failure)
             result = self._failure_result(attempt, failure)
         finishing = asyncio.ensure_future(self._finish(attempt, fate, result, failure, delay))
@@ -159,10 +164,16 @@ class Worker:
         timeout = _call_timeout(action, attempt.deadline())
         request = build_request(action, event.params, event.event_id)
         attempt.called_at = datetime.now(UTC)
-        response = await self.http.call(request, timeout)
+        response = await self.http.call(request, timeout, self._endpoints[action.name])
         attempt.latency_ms = response.latency_ms
         check_status(action, response, request.url.host)
         return success_result(event, action, response, attempts=attempt.attempts)
+
+    def _mask(self, failure: StepFailure) -> None:
+        """Credentials never leave in a result, a dead letter or a log line."""
+        failure.message = self.redactor.mask(failure.message)
+        if isinstance(failure, HttpStatusError):
+            failure.body_excerpt = self.redactor.mask(failure.body_excerpt)
 
     def _lookup(self, name: str) -> ActionDefinition:
         try:

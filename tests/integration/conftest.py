@@ -75,6 +75,9 @@ def settings(amqp_url: str, test_id: str, tmp_path: Path) -> Settings:
         worker_id=f"test-{test_id}",
         prefetch=64,
         http_port=0,
+        # The recording APIs listen on loopback over plain http: opt in, as a user would.
+        allow_http_hosts="*",
+        allow_private_networks="127.0.0.0/8,::1/128",
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -35,6 +37,15 @@ class FlakyApi(RecordingApi):
 def use_flaky_api(harness: WorkerHarness) -> None:
     harness.api.__class__ = FlakyApi
     harness.api.rng = random.Random(7)  # type: ignore[attr-defined]
+
+
+async def wait_until(probe: Callable[[], Awaitable[int]], timeout: float) -> None:
+    """Until the async ``probe`` returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while not await probe():
+        if time.monotonic() > deadline:
+            raise TimeoutError
+        await asyncio.sleep(0.05)
 
 
 async def wait_for(predicate: Any, timeout: float, what: str) -> None:
@@ -158,11 +169,13 @@ async def test_poison_message_is_dead_lettered_after_the_delivery_limit(
     harness.api.reply_for = kill_on_poison  # type: ignore[method-assign]
     await harness.publish({"event_id": "poison", "action": "notify", "params": {"id": "x"}})
     for _ in range(6):
-        if await harness.depth(harness.settings.dead_letter_queue):
-            break
         process = await harness.spawn_worker()
         victims.append(process.pid)
-        await process.wait()
+        await asyncio.wait_for(process.wait(), timeout=15)
+        with contextlib.suppress(TimeoutError):
+            # RabbitMQ dead-letters asynchronously once the limit is passed.
+            await wait_until(lambda: harness.depth(harness.settings.dead_letter_queue), 1.5)
+            break
     [dead] = await harness.collect(harness.settings.dead_letter_queue, 1)
     assert orjson.loads(dead.body)["event_id"] == "poison"
     assert len(victims) == 3  # delivered limit + 1 times, then dead-lettered by the broker
