@@ -7,6 +7,7 @@ given, so this module never imports the HTTP client.
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ class NoAuth(_Auth):
 
 class BasicAuth(_Auth):
     type: Literal["basic"]
-    username: str
+    username: str = Field(pattern=r"^[^:]*$", description="No ':' (RFC 7617).")
     password: SecretStr
 
 
@@ -101,9 +102,17 @@ AuthSpec = Annotated[
 ]
 
 
+def basic_credentials(auth: BasicAuth) -> str:
+    """The base64 part of ``Authorization: Basic …`` (RFC 7617, UTF-8)."""
+    pair = f"{auth.username}:{auth.password.get_secret_value()}".encode()
+    return base64.b64encode(pair).decode("ascii")
+
+
 def secret_values(auth: AuthSpec) -> list[str]:
     """Every credential an auth spec holds, for the Redactor."""
     values = [v.get_secret_value() for v in auth.__dict__.values() if isinstance(v, SecretStr)]
+    if isinstance(auth, BasicAuth):
+        values.append(basic_credentials(auth))  # an echoed header decodes to the password
     if isinstance(auth, CustomAuth):
         values += [v.get_secret_value() for v in auth.headers.values()]
         values += [v for v in auth.body.values() if isinstance(v, str)]

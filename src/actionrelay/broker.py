@@ -23,12 +23,14 @@ from aio_pika.abc import (
     DeliveryMode,
 )
 
+from actionrelay.endpoint import EndpointConfig
 from actionrelay.errors import ActionRelayError
 from actionrelay.event import ActionResult
 from actionrelay.settings import Settings
 
 ROUTABLE_NAME = re.compile(r"^[A-Za-z0-9_]{1,30}$")
 DEAD_LETTER_HEADER_PREFIX = "x-actionrelay-"
+HELD_SINCE = "x-actionrelay-held-since"
 
 # The exceptions that mean "the connection or channel went away"; nothing broader.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -67,6 +69,22 @@ class Topology:
             "x-dead-letter-routing-key": self.settings.request_queue,
             "x-expires": 2 * delay_ms + 60_000,
         }
+
+    def holding_queue_name(self, endpoint: EndpointConfig) -> str:
+        return f"{self.settings.request_queue}.hold.{endpoint.key}"
+
+    async def declare_holding_queue(
+        self, channel: AbstractChannel, endpoint: EndpointConfig
+    ) -> AbstractQueue:
+        """Where a throttled endpoint's events wait their turn, in arrival order."""
+        name = self.holding_queue_name(endpoint)
+        queue = self.queues.get(name)
+        if queue is None:
+            queue = await channel.declare_queue(
+                name, durable=True, arguments=self.request_queue_arguments()
+            )
+            self.queues[name] = queue
+        return queue
 
     async def declare_delay_queue(self, channel: AbstractChannel, delay_ms: int) -> str:
         """Declared again well before it could expire, so no waiting message is lost."""
@@ -126,6 +144,7 @@ class Broker:
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
         self._consumer_tag: str | None = None
+        self._holding: list[tuple[AbstractChannel, AbstractQueue, str]] = []
 
     async def connect(self) -> None:
         try:
@@ -161,7 +180,44 @@ class Broker:
         queue = self.topology.queues[self.settings.request_queue]
         self._consumer_tag = await queue.consume(callback)
 
+    async def consume_holding(
+        self,
+        endpoint: EndpointConfig,
+        callback: Callable[[AbstractIncomingMessage], Awaitable[None]],
+    ) -> None:
+        """Consume a holding queue on its own channel, a few events at a time.
+
+        The prefetch covers about two seconds of the endpoint's rate, so the
+        rest of a backlog waits in RabbitMQ, not in this process.
+        """
+        assert endpoint.throttling is not None
+        assert self._connection is not None
+        channel = await self._connection.channel()
+        prefetch = max(
+            1, min(self.settings.prefetch, math.ceil(endpoint.throttling.max_per_second * 2))
+        )
+        await channel.set_qos(prefetch_count=prefetch)
+        queue = await self.topology.declare_holding_queue(channel, endpoint)
+        tag = await queue.consume(callback)
+        self._holding.append((channel, queue, tag))
+
+    async def publish_holding(
+        self,
+        incoming: AbstractIncomingMessage,
+        endpoint: EndpointConfig,
+        headers: Mapping[str, Any],
+    ) -> None:
+        queue = await self.topology.declare_holding_queue(self.channel, endpoint)
+        if HELD_SINCE in (incoming.headers or {}):
+            headers = {k: v for k, v in headers.items() if k != HELD_SINCE}
+        await self.channel.default_exchange.publish(
+            _copy(incoming, headers), routing_key=queue.name, mandatory=True
+        )
+
     async def stop_consuming(self) -> None:
+        for _channel, queue, tag in self._holding:
+            await queue.cancel(tag)
+        self._holding.clear()
         if self._consumer_tag is None:
             return
         queue = self.topology.queues[self.settings.request_queue]

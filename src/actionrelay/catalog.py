@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from actionrelay.action import ActionDefinition
 from actionrelay.auth import secret_values
+from actionrelay.endpoint import ENDPOINT_FILES
 from actionrelay.errors import CatalogError
 
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -141,7 +142,8 @@ def load_catalog(directory: Path) -> Catalog:
     problems: list[str] = []
     found: dict[str, tuple[ActionDefinition, Path]] = {}
     all_secrets: list[str] = []
-    for path in sorted(p for p in directory.iterdir() if p.suffix in SUFFIXES and p.is_file()):
+    files = (p for p in directory.iterdir() if p.suffix in SUFFIXES and p.is_file())
+    for path in sorted(p for p in files if p.name not in ENDPOINT_FILES):
         try:
             action, secrets = load_action(path)
         except CatalogError as exc:

@@ -29,6 +29,7 @@ from actionrelay.auth import (
     TokenAnswer,
     TokenCache,
     TokenRequest,
+    basic_credentials,
 )
 from actionrelay.egress import EgressPolicy, GuardedResolver
 from actionrelay.errors import CallTimeout, ConfigError, ConnectFailure, PermanentFailure
@@ -172,8 +173,7 @@ class HttpClient:
         auth = endpoint.auth
         prepared = Prepared(request.url, dict(request.headers))
         if isinstance(auth, BasicAuth):
-            credentials = aiohttp.BasicAuth(auth.username, auth.password.get_secret_value())
-            prepared.headers["Authorization"] = credentials.encode()
+            prepared.headers["Authorization"] = f"Basic {basic_credentials(auth)}"
         elif isinstance(auth, ApiKeyAuth):
             value = auth.value.get_secret_value()
             if auth.location == "header":

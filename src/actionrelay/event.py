@@ -14,7 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from actionrelay.errors import InvalidEvent
 
-ResultStatus = Literal["success", "error", "timedout", "invalid"]
+ResultStatus = Literal["success", "error", "timedout", "invalid", "capped"]
 MAX_ID_LENGTH = 256
 MAX_EVENT_BYTES = 1024 * 1024
 

@@ -11,7 +11,11 @@ from actionrelay.broker import Broker, BrokerUnavailable
 from actionrelay.catalog import Catalog
 from actionrelay.delivery import HttpClient
 from actionrelay.egress import EgressPolicy, describe
+from actionrelay.endpoint import Breaker, load_endpoints
+from actionrelay.errors import ConfigError
+from actionrelay.gate import EndpointGate
 from actionrelay.health import HealthServer
+from actionrelay.limiter import RateLimits
 from actionrelay.secret import Redactor
 from actionrelay.settings import Settings
 from actionrelay.worker import Worker
@@ -26,10 +30,11 @@ async def serve(settings: Settings, catalog: Catalog, redactor: Redactor) -> Non
     for action in catalog.values():
         if not action.tls.verify:
             log.warning("tls.verification_off", action=action.name, url=action.url)
+    gate = await build_gate(settings)
     broker = Broker(settings, connection_name=f"actionrelay worker {settings.worker_id}")
     await connect_with_backoff(broker)
     http = HttpClient(egress=egress, redactor=redactor, max_connections=settings.max_connections)
-    worker = Worker(settings, catalog, broker, http, redactor=redactor)
+    worker = Worker(settings, catalog, broker, http, gate=gate, redactor=redactor)
     health = HealthServer(broker.not_ready_reason, host=settings.http_host, port=settings.http_port)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -41,6 +46,26 @@ async def serve(settings: Settings, catalog: Catalog, redactor: Redactor) -> Non
     finally:
         await broker.close()
         await health.stop()
+
+
+async def build_gate(settings: Settings) -> EndpointGate:
+    """Endpoint limits from endpoints.yaml, counted in Redis when it is configured."""
+    table = load_endpoints(settings.actions_dir)
+    limits = RateLimits(settings.redis_url)
+    if settings.redis_url:
+        try:
+            await limits.check()
+        except Exception as exc:
+            raise ConfigError(f"ACTIONRELAY_REDIS_URL {settings.redis_url}: {exc}") from exc
+    log.info(
+        "endpoint.limits",
+        endpoints=len(table.entries),
+        scope="all replicas (Redis)" if settings.redis_url else "this worker only (no Redis)",
+    )
+    breaker = Breaker(
+        failures=settings.breaker_failures, cool_down_seconds=settings.breaker_cool_down_seconds
+    )
+    return EndpointGate(table, limits, breaker)
 
 
 async def connect_with_backoff(broker: Broker, attempts: int = 8) -> None:

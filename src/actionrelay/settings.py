@@ -55,6 +55,17 @@ class Settings(BaseSettings):
         description="Loopback/private/link-local ranges that may be called, e.g. "
         "127.0.0.0/8,10.0.0.0/8; * for any.",
     )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis for endpoint limits shared by all replicas (redis://host:6379/0); "
+        "unset = limits apply per worker.",
+    )
+    breaker_failures: int = Field(
+        default=50, ge=1, description="Consecutive connection errors/5xx that pause an endpoint."
+    )
+    breaker_cool_down_seconds: float = Field(
+        default=30.0, gt=0, description="How long a paused endpoint waits before a probe call."
+    )
     http_host: str = Field(default="0.0.0.0", description="Address of /healthz and /readyz.")  # noqa: S104
     http_port: int = Field(
         default=9464, ge=0, le=65535, description="Port of /healthz and /readyz (0 = off)."

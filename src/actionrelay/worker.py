@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import enum
 import random
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,17 +25,21 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from actionrelay import retry
 from actionrelay.action import ActionDefinition
-from actionrelay.broker import CONNECTION_ERRORS, Broker
+from actionrelay.broker import CONNECTION_ERRORS, HELD_SINCE, Broker
 from actionrelay.catalog import Catalog
 from actionrelay.delivery import Endpoint, HttpClient
+from actionrelay.endpoint import Breaker, EndpointConfig, EndpointTable
 from actionrelay.errors import DeadlineExpired, HttpStatusError, StepFailure, UnknownAction
 from actionrelay.event import ActionResult, StepEvent, parse_step_event, salvage_ids
+from actionrelay.gate import Capped, EndpointGate, Hold, Park
+from actionrelay.limiter import RateLimits
 from actionrelay.payload import build_request
 from actionrelay.result import check_status, failure_result, success_result
 from actionrelay.secret import Redactor
 from actionrelay.settings import Settings
 
 log = structlog.get_logger("actionrelay.worker")
+HELD_SINCE_HEADER = HELD_SINCE
 
 
 class InternalError(StepFailure):
@@ -43,9 +49,11 @@ class InternalError(StepFailure):
 
 
 class Fate(enum.Enum):
-    DONE = "done"
-    RETRY = "retry"
-    DEAD = "dead"
+    DONE = "done"  # result published (success or capped)
+    RETRY = "retry"  # waits in a delay queue; one more attempt used
+    PARK = "park"  # waits in a delay queue; no attempt used (breaker open)
+    HOLD = "hold"  # queued behind the endpoint's throttle
+    DEAD = "dead"  # final failure: result and dead letter
 
 
 @dataclass
@@ -58,6 +66,7 @@ class Attempt:
     action: ActionDefinition | None = None
     called_at: datetime | None = None
     latency_ms: float | None = None
+    held_since: float | None = None  # epoch seconds, when it came through a holding queue
 
     @property
     def attempts(self) -> int:
@@ -80,6 +89,7 @@ class Worker:
         broker: Broker,
         http: HttpClient,
         *,
+        gate: EndpointGate | None = None,
         redactor: Redactor | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -89,6 +99,9 @@ class Worker:
         self.http = http
         self.redactor = redactor or Redactor(catalog.secrets)
         self._endpoints = {name: Endpoint.for_action(a) for name, a in catalog.items()}
+        self.gate = gate or EndpointGate(
+            EndpointTable([]), RateLimits(None), Breaker(failures=50, cool_down_seconds=30)
+        )
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._finishing: set[asyncio.Future[None]] = set()
@@ -100,6 +113,8 @@ class Worker:
     async def run(self) -> None:
         """Consume until ``request_stop``; then shut down gracefully."""
         await self.broker.consume(self._on_message)
+        for endpoint in self.gate.throttled():
+            await self.broker.consume_holding(endpoint, self._on_held_message)
         log.info(
             "worker.consuming",
             queue=self.settings.request_queue,
@@ -135,12 +150,35 @@ class Worker:
         finally:
             self._in_flight.discard(task)
 
-    async def _handle(self, message: AbstractIncomingMessage) -> None:
+    async def _on_held_message(self, message: AbstractIncomingMessage) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._in_flight.add(task)
+        try:
+            await self._handle(message, held_since=held_since(message.headers))
+        finally:
+            self._in_flight.discard(task)
+
+    async def _handle(
+        self, message: AbstractIncomingMessage, held_since: float | None = None
+    ) -> None:
         now = datetime.now(UTC)
         attempt = Attempt(message, retry.RetryState.from_headers(message.headers, now))
+        attempt.held_since = held_since
+        hold: EndpointConfig | None = None
         try:
             result = await self._call(attempt)
             fate, delay, failure = Fate.DONE, 0.0, None
+        except Park as signal:
+            fate, delay, failure = Fate.PARK, signal.seconds, None
+            result = self._failure_result(attempt, StepFailure(signal.reason))
+        except Hold as signal:
+            fate, delay, failure, hold = Fate.HOLD, 0.0, None, signal.endpoint
+            result = self._failure_result(attempt, StepFailure("held"))
+        except Capped as exc:
+            self._mask(exc)
+            fate, delay, failure = Fate.DONE, 0.0, None
+            result = self._failure_result(attempt, exc)
         except StepFailure as exc:
             failure = exc
         except Exception as exc:  # a bug must not lose or stall the event
@@ -152,7 +190,7 @@ class Worker:
             self._mask(failure)
             fate, delay, failure = self._decide(attempt, failure)
             result = self._failure_result(attempt, failure)
-        finishing = asyncio.ensure_future(self._finish(attempt, fate, result, failure, delay))
+        finishing = asyncio.ensure_future(self._finish(attempt, fate, result, failure, delay, hold))
         self._finishing.add(finishing)
         finishing.add_done_callback(self._finishing.discard)
         # Publishing and acking are bookkeeping: a cancelled call must not leave half of it.
@@ -161,10 +199,18 @@ class Worker:
     async def _call(self, attempt: Attempt) -> ActionResult:
         attempt.event = event = parse_step_event(attempt.message.body)
         attempt.action = action = self._lookup(event.action)
-        timeout = _call_timeout(action, attempt.deadline())
+        _call_timeout(action, attempt.deadline())
         request = build_request(action, event.params, event.event_id)
+        passage = await self.gate.admit(request.method, request.url, held_since=attempt.held_since)
+        timeout = _call_timeout(action, attempt.deadline())  # the gate may have waited
         attempt.called_at = datetime.now(UTC)
-        response = await self.http.call(request, timeout, self._endpoints[action.name])
+        try:
+            async with self.gate.connection(passage):
+                response = await self.http.call(request, timeout, self._endpoints[action.name])
+        except StepFailure as exc:
+            self.gate.record(passage, None, exc)
+            raise
+        self.gate.record(passage, response.status, None)
         attempt.latency_ms = response.latency_ms
         check_status(action, response, request.url.host)
         return success_result(event, action, response, attempts=attempt.attempts)
@@ -225,13 +271,17 @@ class Worker:
         result: ActionResult,
         failure: StepFailure | None,
         delay: float,
+        hold: EndpointConfig | None = None,
     ) -> None:
         message = attempt.message
         if message.channel.is_closed:
             return  # the delivery died with its channel; RabbitMQ redelivers the event
         try:
-            if fate is Fate.RETRY:
+            if fate in (Fate.RETRY, Fate.PARK):
                 await self._schedule_retry(attempt, result, delay)
+            elif fate is Fate.HOLD:
+                assert hold is not None
+                await self.broker.publish_holding(message, hold, {HELD_SINCE_HEADER: time.time()})
             else:
                 if _addressable(message, result):
                     await self.broker.publish_result(
@@ -255,6 +305,7 @@ class Worker:
     async def _schedule_retry(self, attempt: Attempt, result: ActionResult, delay: float) -> None:
         delay_ms = retry.quantize_delay_ms(delay)
         headers = attempt.state.headers_after(attempt.called_at)
+        headers[HELD_SINCE_HEADER] = None  # a retry queues behind the throttle anew
         if result.error is not None:
             headers["x-actionrelay-last-error"] = result.error.message[:500]
         queue = await self.broker.publish_retry(attempt.message, delay_ms, headers)
@@ -267,6 +318,12 @@ class Worker:
             delay_ms=delay_ms,
             queue=queue,
         )
+
+
+def held_since(headers: Mapping[str, Any] | None) -> float:
+    """When the event joined its endpoint's holding queue (epoch seconds)."""
+    value = (headers or {}).get(HELD_SINCE_HEADER)
+    return float(value) if isinstance(value, int | float) else time.time()
 
 
 async def _requeue(message: AbstractIncomingMessage) -> None:

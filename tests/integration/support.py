@@ -8,18 +8,22 @@ import signal
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aio_pika
+import aiormq
 import orjson
+import pika  # type: ignore[import-untyped]
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from aiohttp import web
 
 from actionrelay.broker import Broker, Topology
 from actionrelay.catalog import load_catalog
 from actionrelay.delivery import HttpClient
+from actionrelay.egress import EgressPolicy
 from actionrelay.settings import Settings
 from actionrelay.worker import Worker
 
@@ -70,6 +74,10 @@ class RecordingApi:
     def script(self, *replies: Reply) -> None:
         self.scripted.extend(replies)
 
+    def reply_for(self, received: Received) -> Reply:
+        """The scripted replies in order, then ``default``; subclasses may decide per request."""
+        return self.scripted.popleft() if self.scripted else self.default
+
     async def start(self) -> None:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
@@ -77,9 +85,7 @@ class RecordingApi:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = self._runner.addresses[0][1]
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -87,18 +93,17 @@ class RecordingApi:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        self.received.append(
-            Received(
-                method=request.method,
-                path=request.path,
-                raw_path=request.raw_path.split("?")[0],
-                query=list(request.query.items()),
-                headers=dict(request.headers),
-                body=body,
-                at=time.monotonic(),
-            )
+        received = Received(
+            method=request.method,
+            path=request.path,
+            raw_path=request.raw_path.split("?")[0],
+            query=list(request.query.items()),
+            headers=dict(request.headers),
+            body=body,
+            at=time.monotonic(),
         )
-        reply = self.scripted.popleft() if self.scripted else self.default
+        self.received.append(received)
+        reply = self.reply_for(received)
         self.in_flight += 1
         try:
             if reply.delay:
@@ -114,11 +119,52 @@ class RecordingApi:
         )
 
 
+async def eventually(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Poll until ``check()`` holds, or TimeoutError saying ``what`` was awaited."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"still waiting after {timeout:g} s for {what}")
+        await asyncio.sleep(0.01)
+
+
+@dataclass
+class ProcessLog:
+    """A spawned worker's stderr, read as it comes so that the pipe never fills up."""
+
+    lines: list[str] = field(default_factory=list)
+    reader: asyncio.Task[None] | None = None
+
+    async def read(self, stream: asyncio.StreamReader) -> None:
+        pending = b""
+        while chunk := await stream.read(64 * 1024):
+            *complete, pending = (pending + chunk).split(b"\n")
+            self.lines.extend(line.decode(errors="replace") for line in complete)
+        if pending:
+            self.lines.append(pending.decode(errors="replace"))
+
+    def events(self, name: str | None = None) -> list[dict[str, Any]]:
+        """The JSON log records, optionally only those whose ``event`` is ``name``."""
+        records = []
+        for line in self.lines:
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(record, dict) and name in (None, record.get("event")):
+                records.append(record)
+        return records
+
+    def tail(self, lines: int = 20) -> str:
+        return "\n".join(self.lines[-lines:])
+
+
 def worker_env(settings: Settings) -> dict[str, str]:
     """The ACTIONRELAY_* variables that make a worker process use ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACTIONRELAY_")}
     for name, value in settings.model_dump().items():
-        env[f"ACTIONRELAY_{name.upper()}"] = str(value)
+        if value is not None:
+            env[f"ACTIONRELAY_{name.upper()}"] = str(value)
     return env
 
 
@@ -131,6 +177,7 @@ class WorkerHarness:
         self.api = api
         self._workers: list[tuple[Worker, Broker, HttpClient, asyncio.Task[None]]] = []
         self._processes: list[asyncio.subprocess.Process] = []
+        self._logs: dict[int, ProcessLog] = {}
         self._declared = False
 
     def action(self, definition: dict[str, Any]) -> dict[str, Any]:
@@ -151,7 +198,11 @@ class WorkerHarness:
         settings = self.settings.model_copy(update=overrides)
         broker = Broker(settings, connection_name=f"worker {settings.worker_id}")
         await broker.connect()
-        http = HttpClient()
+        http = HttpClient(
+            egress=EgressPolicy.from_settings(
+                settings.allow_http_hosts, settings.allow_private_networks
+            )
+        )
         await http.open()
         worker = Worker(settings, load_catalog(settings.actions_dir), broker, http)
         task = asyncio.create_task(worker.run())
@@ -179,18 +230,59 @@ class WorkerHarness:
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
+        assert process.stderr is not None
+        log = ProcessLog()
+        log.reader = asyncio.create_task(log.read(process.stderr))
+        self._logs[process.pid] = log
         self._processes.append(process)
         return process
+
+    async def terminate(
+        self, process: asyncio.subprocess.Process, sig: int = signal.SIGTERM, timeout: float = 15.0
+    ) -> int:
+        """Send ``sig`` and wait for the process to exit; returns its exit code."""
+        process.send_signal(sig)
+        return await asyncio.wait_for(process.wait(), timeout)
+
+    async def process_log(self, process: asyncio.subprocess.Process) -> ProcessLog:
+        """Everything an exited worker process wrote to stderr."""
+        if process.returncode is None:
+            raise RuntimeError(f"worker process {process.pid} is still running")
+        log = self._logs[process.pid]
+        if log.reader is not None:
+            await log.reader
+        return log
 
     async def wait_consuming(self, consumers: int, timeout: float = 15.0) -> None:
         """Until the request queue has ``consumers`` consumers (a spawned worker is up)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            queue = await self.channel.declare_queue(self.settings.request_queue, passive=True)
-            if queue.declaration_result.consumer_count >= consumers:
+            await self._fail_if_a_process_died()
+            state = await self.queue_state(self.settings.request_queue)
+            if (state.consumer_count or 0) >= consumers:
                 return
             await asyncio.sleep(0.1)
         raise TimeoutError(f"fewer than {consumers} consumers on {self.settings.request_queue}")
+
+    async def wait_idle(self, timeout: float = 10.0) -> None:
+        """Until the request queue has no consumer left.
+
+        The broker takes back a stopped worker's unacked events as it drops its
+        consumer, so from then on the queue depth tells what awaits redelivery.
+        """
+        deadline = time.monotonic() + timeout
+        while (await self.queue_state(self.settings.request_queue)).consumer_count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"consumers are still on {self.settings.request_queue}")
+            await asyncio.sleep(0.02)
+
+    async def _fail_if_a_process_died(self) -> None:
+        for process in self._processes:
+            if process.returncode is not None:
+                log = await self.process_log(process)
+                raise RuntimeError(
+                    f"worker process {process.pid} exited with {process.returncode}:\n{log.tail()}"
+                )
 
     async def publish(
         self,
@@ -199,11 +291,13 @@ class WorkerHarness:
         reply_to: str | None = None,
         correlation_id: str | None = None,
         message_id: str | None = None,
+        headers: dict[str, Any] | None = None,
     ) -> None:
         await self.declare()
         body = event if isinstance(event, bytes) else orjson.dumps(event)
         message = aio_pika.Message(
             body=body,
+            headers=headers,
             reply_to=reply_to,
             correlation_id=correlation_id,
             message_id=message_id,
@@ -213,8 +307,35 @@ class WorkerHarness:
             message, routing_key=self.settings.request_queue
         )
 
+    async def publish_bare(
+        self,
+        body: bytes,
+        *,
+        reply_to: str | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
+        """Publish with only the properties given, as producers in other languages do.
+
+        aio-pika (aiormq) gives every message a random ``message_id``; pika does not.
+        """
+        await self.declare()
+        await asyncio.to_thread(
+            _pika_publish,
+            self.settings.amqp_url,
+            self.settings.request_queue,
+            body,
+            {"reply_to": reply_to, "correlation_id": correlation_id, "delivery_mode": 2},
+        )
+
     async def reply_queue(self) -> str:
         queue = await self.channel.declare_queue(exclusive=True, auto_delete=True)
+        return queue.name
+
+    async def bind_results(self, routing_key: str) -> str:
+        """A queue of this test that gets the results published with ``routing_key``."""
+        await self.declare()
+        queue = await self.channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(self.settings.results_exchange, routing_key=routing_key)
         return queue.name
 
     async def collect(
@@ -234,14 +355,40 @@ class WorkerHarness:
             got.append(message)
         return got
 
+    async def collect_available(self, queue_name: str) -> list[AbstractIncomingMessage]:
+        """Whatever is on ``queue_name`` right now (acked)."""
+        queue = await self.channel.declare_queue(queue_name, passive=True)
+        got = []
+        while (message := await queue.get(no_ack=True, fail=False)) is not None:
+            got.append(message)
+        return got
+
     async def results(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
         messages = await self.collect(self.settings.results_queue, count, timeout)
         return [orjson.loads(m.body) for m in messages]
 
-    async def depth(self, queue_name: str) -> int:
+    async def dead_letters(
+        self, count: int, timeout: float = 10.0
+    ) -> list[AbstractIncomingMessage]:
+        return await self.collect(self.settings.dead_letter_queue, count, timeout)
+
+    async def drain(self, queue_name: str) -> list[AbstractIncomingMessage]:
+        """Every message ready on ``queue_name`` now (acked)."""
         queue = await self.channel.declare_queue(queue_name, passive=True)
-        count = queue.declaration_result.message_count
-        return count or 0
+        got = []
+        while (message := await queue.get(no_ack=True, fail=False)) is not None:
+            got.append(message)
+        return got
+
+    async def queue_state(self, queue_name: str) -> aiormq.spec.Queue.DeclareOk:
+        """The broker's counts now: a robust channel's ``declare_queue(passive=True)``
+        returns the queue object it already has, with the counts of its first declaration."""
+        channel = await self.channel.get_underlay_channel()
+        return await channel.queue_declare(queue_name, passive=True)
+
+    async def depth(self, queue_name: str) -> int:
+        """Messages ready on ``queue_name`` (delivered but unacked ones are not counted)."""
+        return (await self.queue_state(queue_name)).message_count or 0
 
     async def close(self) -> None:
         await self.stop_workers()
@@ -249,3 +396,19 @@ class WorkerHarness:
             if process.returncode is None:
                 process.send_signal(signal.SIGKILL)
                 await process.wait()
+            await self.process_log(process)
+
+
+def _pika_publish(url: str, queue: str, body: bytes, properties: dict[str, Any]) -> None:
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.basic_publish("", queue, body, pika.BasicProperties(**properties))
+    finally:
+        connection.close()
+
+
+def step_event(event_id: str, action: str, **fields: Any) -> dict[str, Any]:
+    """A step event as the journey engine sends it; ``fields`` go on top."""
+    return {"event_id": event_id, "action": action, **fields}

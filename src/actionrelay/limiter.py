@@ -1,0 +1,178 @@
+"""Endpoint rate limits that hold across replicas.
+
+Counting uses the ``limits`` library: its Redis storage when
+``ACTIONRELAY_REDIS_URL`` is set (global across replicas), its memory
+storage otherwise (per worker). Capping is a sliding window; throttling waits
+for a slot of a one-second sliding window. A 429 lowers an endpoint's
+effective rate, which then recovers step by step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import coredis
+import structlog
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from actionrelay.endpoint import EndpointConfig
+
+log = structlog.get_logger("actionrelay.limiter")
+
+# A throttle slot costs COST_SCALE units of a window holding max_per_second *
+# COST_SCALE; a lowered rate costs more units per call, so the window (and its
+# Redis key) stays the same whatever the effective rate.
+COST_SCALE = 10
+MIN_FACTOR = 0.05
+BACKOFF = 0.5
+RECOVERY_STEP = 1.25
+RECOVERY_EVERY_SECONDS = 5.0
+LEASE_SECONDS = 120.0
+
+
+@dataclass
+class Adaptation:
+    """The share of an endpoint's configured rate currently used (1.0 = all of it)."""
+
+    factor: float = 1.0
+    changed_at: float = field(default_factory=time.monotonic)
+
+    def on_429(self, now: float) -> bool:
+        before = self.factor
+        self.factor = max(MIN_FACTOR, self.factor * BACKOFF)
+        self.changed_at = now
+        return self.factor != before
+
+    def recover(self, now: float) -> bool:
+        if self.factor >= 1.0 or now - self.changed_at < RECOVERY_EVERY_SECONDS:
+            return False
+        steps = int((now - self.changed_at) // RECOVERY_EVERY_SECONDS)
+        self.factor = min(1.0, self.factor * RECOVERY_STEP**steps)
+        self.changed_at = now
+        return True
+
+
+class RateLimits:
+    """Capping, throttling and connection limits for every configured endpoint."""
+
+    def __init__(self, redis_url: str | None) -> None:
+        self.shared = redis_url is not None
+        self._client = coredis.Redis.from_url(redis_url) if redis_url else None
+        self._storage: Storage = (
+            RedisStorage(redis_url.replace("redis://", "async+redis://", 1))
+            if redis_url
+            else MemoryStorage()
+        )
+        self._limiter = MovingWindowRateLimiter(self._storage)
+        self._adaptations: dict[str, Adaptation] = {}
+        self._local_slots: dict[str, asyncio.Semaphore] = {}
+        self._order: dict[str, asyncio.Lock] = {}
+
+    async def check(self) -> None:
+        """Fail at start, not at the first call, when Redis is unreachable."""
+        if not await self._storage.check():
+            raise ConnectionError("Redis for rate limits does not answer")
+
+    async def allow_call(self, endpoint: EndpointConfig) -> bool:
+        """Capping: one call if the sliding window has room (retries count too)."""
+        capping = endpoint.capping
+        if capping is None:
+            return True
+        item = _window(capping.max_calls, capping.period_ms)
+        return await self._limiter.hit(item, "cap", endpoint.key)
+
+    def effective_rate(self, endpoint: EndpointConfig) -> float | None:
+        if endpoint.throttling is None:
+            return None
+        adaptation = self._adaptations.setdefault(endpoint.key, Adaptation())
+        if adaptation.recover(time.monotonic()):
+            log.info(
+                "endpoint.rate_recovering",
+                endpoint=endpoint.url,
+                effective_per_second=round(
+                    endpoint.throttling.max_per_second * adaptation.factor, 2
+                ),
+            )
+        return endpoint.throttling.max_per_second * adaptation.factor
+
+    def on_429(self, endpoint: EndpointConfig) -> None:
+        if endpoint.throttling is None:
+            return
+        adaptation = self._adaptations.setdefault(endpoint.key, Adaptation())
+        if adaptation.on_429(time.monotonic()):
+            log.warning(
+                "endpoint.rate_lowered",
+                endpoint=endpoint.url,
+                effective_per_second=round(
+                    endpoint.throttling.max_per_second * adaptation.factor, 2
+                ),
+                reason="HTTP 429",
+            )
+
+    async def wait_for_slot(self, endpoint: EndpointConfig, give_up_at: float) -> bool:
+        """Throttling: wait, in arrival order, for a slot; False if none before ``give_up_at``."""
+        throttling = endpoint.throttling
+        if throttling is None:
+            return True
+        item = RateLimitItemPerSecond(max(1, math.ceil(throttling.max_per_second * COST_SCALE)))
+        async with self._order.setdefault(endpoint.key, asyncio.Lock()):
+            while True:
+                rate = self.effective_rate(endpoint) or throttling.max_per_second
+                cost = max(1, round(throttling.max_per_second * COST_SCALE / rate))
+                if await self._limiter.hit(item, "throttle", endpoint.key, cost=cost):
+                    return True
+                wait = min(1.0, max(0.005, 1.0 / rate))
+                if time.time() + wait > give_up_at:
+                    return False
+                await asyncio.sleep(wait)
+
+    @asynccontextmanager
+    async def connection(self, endpoint: EndpointConfig) -> AsyncIterator[None]:
+        """Hold one of the endpoint's ``max_connections`` (all replicas with Redis)."""
+        limit = endpoint.max_connections
+        if limit is None:
+            yield
+            return
+        if not self.shared:
+            async with self._local_slots.setdefault(endpoint.key, asyncio.Semaphore(limit)):
+                yield
+            return
+        lease = await self._acquire_lease(endpoint.key, limit)
+        try:
+            yield
+        finally:
+            await self._release_lease(endpoint.key, lease)
+
+    async def _acquire_lease(self, key: str, limit: int) -> str:
+        client = self._redis()
+        name, member = f"actionrelay:conn:{key}", uuid.uuid4().hex
+        while True:
+            now = time.time()
+            await client.zremrangebyscore(name, -math.inf, now - LEASE_SECONDS)
+            await client.zadd(name, {member: now})
+            rank = await client.zrank(name, member)
+            if isinstance(rank, int) and rank < limit:
+                await client.expire(name, int(LEASE_SECONDS) * 2)
+                return member
+            await client.zrem(name, [member])
+            await asyncio.sleep(0.01)
+
+    async def _release_lease(self, key: str, member: str) -> None:
+        await asyncio.shield(self._redis().zrem(f"actionrelay:conn:{key}", [member]))
+
+    def _redis(self) -> coredis.Redis[bytes]:
+        assert self._client is not None
+        return self._client
+
+
+def _window(amount: int, period_ms: int) -> RateLimitItem:
+    """A sliding window of ``amount`` per ``period_ms`` (whole seconds, at least one)."""
+    return RateLimitItemPerSecond(amount, max(1, math.ceil(period_ms / 1000)))
