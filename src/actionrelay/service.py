@@ -25,16 +25,9 @@ log = structlog.get_logger("actionrelay.service")
 
 async def serve(settings: Settings, catalog: Catalog, redactor: Redactor) -> None:
     """Run one worker until SIGTERM/SIGINT, then stop gracefully."""
-    egress = EgressPolicy.from_settings(settings.allow_http_hosts, settings.allow_private_networks)
-    log.info("egress.policy", **describe(egress))
-    for action in catalog.values():
-        if not action.tls.verify:
-            log.warning("tls.verification_off", action=action.name, url=action.url)
-    gate = await build_gate(settings)
     broker = Broker(settings, connection_name=f"actionrelay worker {settings.worker_id}")
-    await connect_with_backoff(broker)
-    http = HttpClient(egress=egress, redactor=redactor, max_connections=settings.max_connections)
-    worker = Worker(settings, catalog, broker, http, gate=gate, redactor=redactor)
+    worker = await build_worker(settings, catalog, redactor, broker)
+    http = worker.http
     health = HealthServer(broker.not_ready_reason, host=settings.http_host, port=settings.http_port)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -46,6 +39,21 @@ async def serve(settings: Settings, catalog: Catalog, redactor: Redactor) -> Non
     finally:
         await broker.close()
         await health.stop()
+
+
+async def build_worker(
+    settings: Settings, catalog: Catalog, redactor: Redactor, broker: Broker
+) -> Worker:
+    """Everything a worker needs, checked before it consumes; connects the broker."""
+    egress = EgressPolicy.from_settings(settings.allow_http_hosts, settings.allow_private_networks)
+    log.info("egress.policy", **describe(egress))
+    for action in catalog.values():
+        if not action.tls.verify:
+            log.warning("tls.verification_off", action=action.name, url=action.url)
+    gate = await build_gate(settings)
+    await connect_with_backoff(broker)
+    http = HttpClient(egress=egress, redactor=redactor, max_connections=settings.max_connections)
+    return Worker(settings, catalog, broker, http, gate=gate, redactor=redactor)
 
 
 async def build_gate(settings: Settings) -> EndpointGate:

@@ -97,7 +97,9 @@ class Worker:
         self.catalog = catalog
         self.broker = broker
         self.http = http
-        self.redactor = redactor or Redactor(catalog.secrets)
+        # By default the client's: the tokens it fetches are masked here too.
+        self.redactor = redactor or http.redactor
+        self.redactor.add(*catalog.secrets)
         self._endpoints = {name: Endpoint.for_action(a) for name, a in catalog.items()}
         self.gate = gate or EndpointGate(
             EndpointTable([]), RateLimits(None), Breaker(failures=50, cool_down_seconds=30)
@@ -112,9 +114,11 @@ class Worker:
 
     async def run(self) -> None:
         """Consume until ``request_stop``; then shut down gracefully."""
-        await self.broker.consume(self._on_message)
+        # Holding queues first: the first throttled event must find its queue declared,
+        # or concurrent declarations could reorder the first few.
         for endpoint in self.gate.throttled():
             await self.broker.consume_holding(endpoint, self._on_held_message)
+        await self.broker.consume(self._on_message)
         log.info(
             "worker.consuming",
             queue=self.settings.request_queue,
@@ -213,7 +217,9 @@ class Worker:
         self.gate.record(passage, response.status, None)
         attempt.latency_ms = response.latency_ms
         check_status(action, response, request.url.host)
-        return success_result(event, action, response, attempts=attempt.attempts)
+        result = success_result(event, action, response, attempts=attempt.attempts)
+        result.response = self.redactor.mask_value(result.response)  # an API may echo them
+        return result
 
     def _mask(self, failure: StepFailure) -> None:
         """Credentials never leave in a result, a dead letter or a log line."""

@@ -23,7 +23,8 @@ from aiohttp import web
 from actionrelay.broker import Broker, Topology
 from actionrelay.catalog import load_catalog
 from actionrelay.delivery import HttpClient
-from actionrelay.egress import EgressPolicy
+from actionrelay.secret import Redactor
+from actionrelay.service import build_worker
 from actionrelay.settings import Settings
 from actionrelay.worker import Worker
 
@@ -178,6 +179,7 @@ class WorkerHarness:
         self._workers: list[tuple[Worker, Broker, HttpClient, asyncio.Task[None]]] = []
         self._processes: list[asyncio.subprocess.Process] = []
         self._logs: dict[int, ProcessLog] = {}
+        self._ended_on_purpose: set[int] = set()
         self._declared = False
 
     def action(self, definition: dict[str, Any]) -> dict[str, Any]:
@@ -197,14 +199,10 @@ class WorkerHarness:
         await self.declare()
         settings = self.settings.model_copy(update=overrides)
         broker = Broker(settings, connection_name=f"worker {settings.worker_id}")
-        await broker.connect()
-        http = HttpClient(
-            egress=EgressPolicy.from_settings(
-                settings.allow_http_hosts, settings.allow_private_networks
-            )
-        )
+        catalog = load_catalog(settings.actions_dir)
+        worker = await build_worker(settings, catalog, Redactor(catalog.secrets), broker)
+        http = worker.http
         await http.open()
-        worker = Worker(settings, load_catalog(settings.actions_dir), broker, http)
         task = asyncio.create_task(worker.run())
         self._workers.append((worker, broker, http, task))
         return worker
@@ -241,6 +239,7 @@ class WorkerHarness:
         self, process: asyncio.subprocess.Process, sig: int = signal.SIGTERM, timeout: float = 15.0
     ) -> int:
         """Send ``sig`` and wait for the process to exit; returns its exit code."""
+        self._ended_on_purpose.add(process.pid)
         process.send_signal(sig)
         return await asyncio.wait_for(process.wait(), timeout)
 
@@ -277,8 +276,9 @@ class WorkerHarness:
             await asyncio.sleep(0.02)
 
     async def _fail_if_a_process_died(self) -> None:
+        """A worker that exited without ``terminate`` will not consume: show why."""
         for process in self._processes:
-            if process.returncode is not None:
+            if process.returncode is not None and process.pid not in self._ended_on_purpose:
                 log = await self.process_log(process)
                 raise RuntimeError(
                     f"worker process {process.pid} exited with {process.returncode}:\n{log.tail()}"
