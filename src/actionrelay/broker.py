@@ -229,7 +229,12 @@ class Broker:
             await self._connection.close()
 
     async def publish_result(
-        self, result: ActionResult, *, reply_to: str | None, correlation_id: str | None
+        self,
+        result: ActionResult,
+        *,
+        reply_to: str | None,
+        correlation_id: str | None,
+        headers: Mapping[str, Any] | None = None,
     ) -> None:
         """Publish and wait for the broker's confirm.
 
@@ -243,6 +248,7 @@ class Broker:
             correlation_id=correlation_id,
             message_id=f"{result.event_id}.result" if result.event_id else None,
             type="actionrelay.result",
+            headers=dict(headers) if headers else None,
         )
         if reply_to:
             try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from types import TracebackType
 
@@ -108,12 +109,14 @@ class HttpClient:
         egress: EgressPolicy,
         redactor: Redactor | None = None,
         max_connections: int = 0,
+        on_token_fetch: Callable[[str], None] = lambda _outcome: None,
     ) -> None:
         self._egress = egress
-        self._redactor = redactor or Redactor()
+        self._on_token_fetch = on_token_fetch
+        self.redactor = redactor or Redactor()
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
-        self.tokens = TokenCache(self._fetch_token, on_token=self._redactor.add)
+        self.tokens = TokenCache(self._fetch_token, on_token=self.redactor.add)
         self.state = ClientState.UNOPENED
 
     async def open(self) -> None:
@@ -165,7 +168,7 @@ class HttpClient:
                 f"no complete answer from {host} within {budget_seconds:g} s"
             ) from exc
         except AuthFailure as exc:
-            message = self._redactor.mask(f"action {endpoint.action}: {exc.message}")
+            message = self.redactor.mask(f"action {endpoint.action}: {exc.message}")
             raise AuthFailure(message, retryable=exc.retryable) from exc
         return replace(response, latency_ms=(loop.time() - started) * 1000)
 
@@ -237,7 +240,9 @@ class HttpClient:
         try:
             answer = await self.exchange(request.method, request.url, request.headers, request.body)
         except (ConnectFailure, TooManyRedirects) as exc:
+            self._on_token_fetch("error")
             raise AuthFailure(f"{where}: {exc.message}", retryable=exc.retryable) from exc
+        self._on_token_fetch("ok" if 200 <= answer.status < 300 else "error")
         return TokenAnswer(answer.status, answer.body)
 
 

@@ -19,6 +19,7 @@ from actionrelay.breaker import CircuitBreaker
 from actionrelay.endpoint import Breaker, EndpointConfig, EndpointTable
 from actionrelay.errors import ConnectFailure, HttpStatusError, PermanentFailure, StepFailure
 from actionrelay.limiter import RateLimits
+from actionrelay.metrics import BREAKER_STATES, Metrics
 
 log = structlog.get_logger("actionrelay.gate")
 
@@ -58,9 +59,16 @@ class Passage:
 
 
 class EndpointGate:
-    def __init__(self, table: EndpointTable, limits: RateLimits, default_breaker: Breaker) -> None:
+    def __init__(
+        self,
+        table: EndpointTable,
+        limits: RateLimits,
+        default_breaker: Breaker,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.table = table
         self.limits = limits
+        self.metrics = metrics or Metrics()
         self._default_breaker = default_breaker
         self._breakers: dict[str, CircuitBreaker] = {}
 
@@ -72,6 +80,9 @@ class EndpointGate:
         endpoint = self.table.find(method, url)
         key = endpoint.key if endpoint else str(url.origin())
         admission = self._breaker(key, endpoint).admit(time.monotonic())
+        if admission.probe:
+            log.warning("endpoint.breaker", endpoint=key, state="half_open", note="probe call")
+            self.metrics.breaker_state.labels(key).set(BREAKER_STATES["half_open"])
         if not admission.call:
             raise Park(admission.wait_seconds, f"circuit open for {url.origin()}")
         if endpoint is None:
@@ -80,7 +91,12 @@ class EndpointGate:
             if held_since is None:
                 raise Hold(endpoint)
             give_up_at = held_since + endpoint.throttling.max_wait_seconds
-            if not await self.limits.wait_for_slot(endpoint, give_up_at):
+            admitted = await self.limits.wait_for_slot(endpoint, give_up_at)
+            host = URL(endpoint.url).host or ""
+            self.metrics.queue_time.labels(host).observe(max(0.0, time.time() - held_since))
+            rate = self.limits.effective_rate(endpoint)
+            self.metrics.effective_rate.labels(host).set(rate or 0)
+            if not admitted:
                 raise Capped(
                     f"throttled longer than {endpoint.throttling.max_wait_seconds:g} s "
                     f"for {endpoint.url}; no call made"
@@ -107,6 +123,9 @@ class EndpointGate:
         breaker = self._breakers[passage.breaker_key]
         changed = breaker.record(failed=failed, now=time.monotonic())
         if changed is not None:
+            self.metrics.breaker_state.labels(passage.breaker_key).set(
+                BREAKER_STATES[changed.value]
+            )
             log.warning(
                 "endpoint.breaker",
                 endpoint=passage.breaker_key,

@@ -16,6 +16,7 @@ from actionrelay.errors import ConfigError
 from actionrelay.gate import EndpointGate
 from actionrelay.health import HealthServer
 from actionrelay.limiter import RateLimits
+from actionrelay.metrics import Metrics
 from actionrelay.secret import Redactor
 from actionrelay.settings import Settings
 from actionrelay.worker import Worker
@@ -28,7 +29,13 @@ async def serve(settings: Settings, catalog: Catalog, redactor: Redactor) -> Non
     broker = Broker(settings, connection_name=f"actionrelay worker {settings.worker_id}")
     worker = await build_worker(settings, catalog, redactor, broker)
     http = worker.http
-    health = HealthServer(broker.not_ready_reason, host=settings.http_host, port=settings.http_port)
+    worker.metrics.consuming.set_function(lambda: float(broker.not_ready_reason() is None))
+    health = HealthServer(
+        broker.not_ready_reason,
+        host=settings.http_host,
+        port=settings.http_port,
+        metrics=worker.metrics,
+    )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, worker.request_stop)
@@ -50,13 +57,19 @@ async def build_worker(
     for action in catalog.values():
         if not action.tls.verify:
             log.warning("tls.verification_off", action=action.name, url=action.url)
-    gate = await build_gate(settings)
+    metrics = Metrics()
+    gate = await build_gate(settings, metrics)
     await connect_with_backoff(broker)
-    http = HttpClient(egress=egress, redactor=redactor, max_connections=settings.max_connections)
-    return Worker(settings, catalog, broker, http, gate=gate, redactor=redactor)
+    http = HttpClient(
+        egress=egress,
+        redactor=redactor,
+        max_connections=settings.max_connections,
+        on_token_fetch=lambda outcome: metrics.token_fetches.labels(outcome).inc(),
+    )
+    return Worker(settings, catalog, broker, http, gate=gate, redactor=redactor, metrics=metrics)
 
 
-async def build_gate(settings: Settings) -> EndpointGate:
+async def build_gate(settings: Settings, metrics: Metrics) -> EndpointGate:
     """Endpoint limits from endpoints.yaml, counted in Redis when it is configured."""
     table = load_endpoints(settings.actions_dir)
     limits = RateLimits(settings.redis_url)
@@ -73,7 +86,7 @@ async def build_gate(settings: Settings) -> EndpointGate:
     breaker = Breaker(
         failures=settings.breaker_failures, cool_down_seconds=settings.breaker_cool_down_seconds
     )
-    return EndpointGate(table, limits, breaker)
+    return EndpointGate(table, limits, breaker, metrics)
 
 
 async def connect_with_backoff(broker: Broker, attempts: int = 8) -> None:

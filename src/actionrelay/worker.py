@@ -15,16 +15,17 @@ import asyncio
 import enum
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
+from yarl import URL
 
 from actionrelay import retry
-from actionrelay.action import ActionDefinition
+from actionrelay.action import HEADER_VALUE, ActionDefinition
 from actionrelay.broker import CONNECTION_ERRORS, HELD_SINCE, Broker
 from actionrelay.catalog import Catalog
 from actionrelay.delivery import Endpoint, HttpClient
@@ -33,6 +34,7 @@ from actionrelay.errors import DeadlineExpired, HttpStatusError, StepFailure, Un
 from actionrelay.event import ActionResult, StepEvent, parse_step_event, salvage_ids
 from actionrelay.gate import Capped, EndpointGate, Hold, Park
 from actionrelay.limiter import RateLimits
+from actionrelay.metrics import Metrics
 from actionrelay.payload import build_request
 from actionrelay.result import check_status, failure_result, success_result
 from actionrelay.secret import Redactor
@@ -91,6 +93,7 @@ class Worker:
         *,
         gate: EndpointGate | None = None,
         redactor: Redactor | None = None,
+        metrics: Metrics | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
@@ -100,6 +103,7 @@ class Worker:
         # By default the client's: the tokens it fetches are masked here too.
         self.redactor = redactor or http.redactor
         self.redactor.add(*catalog.secrets)
+        self.metrics = metrics or Metrics()
         self._endpoints = {name: Endpoint.for_action(a) for name, a in catalog.items()}
         self.gate = gate or EndpointGate(
             EndpointTable([]), RateLimits(None), Breaker(failures=50, cool_down_seconds=30)
@@ -146,22 +150,21 @@ class Worker:
         log.info("worker.stopped")
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._in_flight.add(task)
-        try:
-            await self._handle(message)
-        finally:
-            self._in_flight.discard(task)
+        await self._track(self._handle(message))
 
     async def _on_held_message(self, message: AbstractIncomingMessage) -> None:
+        await self._track(self._handle(message, held_since=held_since(message.headers)))
+
+    async def _track(self, handling: Coroutine[Any, Any, None]) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._in_flight.add(task)
+        self.metrics.in_flight.inc()
         try:
-            await self._handle(message, held_since=held_since(message.headers))
+            await handling
         finally:
             self._in_flight.discard(task)
+            self.metrics.in_flight.dec()
 
     async def _handle(
         self, message: AbstractIncomingMessage, held_since: float | None = None
@@ -208,13 +211,18 @@ class Worker:
         passage = await self.gate.admit(request.method, request.url, held_since=attempt.held_since)
         timeout = _call_timeout(action, attempt.deadline())  # the gate may have waited
         attempt.called_at = datetime.now(UTC)
+        host = request.url.host or ""
+        request.headers.update(trace_headers(attempt.message))
         try:
             async with self.gate.connection(passage):
                 response = await self.http.call(request, timeout, self._endpoints[action.name])
         except StepFailure as exc:
             self.gate.record(passage, None, exc)
+            self.metrics.calls.labels(action.name, host, exc.status_code).inc()
             raise
         self.gate.record(passage, response.status, None)
+        self.metrics.calls.labels(action.name, host, f"http_{response.status}").inc()
+        self.metrics.latency.labels(action.name, host).observe(response.latency_ms / 1000)
         attempt.latency_ms = response.latency_ms
         check_status(action, response, request.url.host)
         result = success_result(event, action, response, attempts=attempt.attempts)
@@ -282,31 +290,41 @@ class Worker:
         message = attempt.message
         if message.channel.is_closed:
             return  # the delivery died with its channel; RabbitMQ redelivers the event
+        action = result.action or "unknown"
         try:
             if fate in (Fate.RETRY, Fate.PARK):
                 await self._schedule_retry(attempt, result, delay)
+                self.metrics.retries.labels(action, fate.value).inc()
             elif fate is Fate.HOLD:
                 assert hold is not None
                 await self.broker.publish_holding(message, hold, {HELD_SINCE_HEADER: time.time()})
+                self.metrics.throttled.labels(URL(hold.url).host).inc()
             else:
-                if _addressable(message, result):
-                    await self.broker.publish_result(
-                        result,
-                        reply_to=message.reply_to,
-                        correlation_id=message.correlation_id
-                        or message.message_id
-                        or result.event_id,
-                    )
-                if failure is not None:
-                    metadata = _dead_letter_metadata(attempt, result, failure, self.settings)
-                    await self.broker.dead_letter(message, metadata)
-                _log_result(result)
+                await self._publish_final(attempt, result, failure)
             await message.ack()
         except CONNECTION_ERRORS as exc:
             log.warning("worker.broker_lost", event_id=result.event_id, error=str(exc))
         except Exception:  # requeue; the delivery limit bounds the loop
             log.exception("worker.finish_failed", event_id=result.event_id)
             await _requeue(message)
+
+    async def _publish_final(
+        self, attempt: Attempt, result: ActionResult, failure: StepFailure | None
+    ) -> None:
+        message, action = attempt.message, result.action or "unknown"
+        if _addressable(message, result):
+            await self.broker.publish_result(
+                result,
+                reply_to=message.reply_to,
+                correlation_id=message.correlation_id or message.message_id or result.event_id,
+                headers=trace_headers(message),
+            )
+        self.metrics.results.labels(action, result.status, result.status_code).inc()
+        if failure is not None:
+            metadata = _dead_letter_metadata(attempt, result, failure, self.settings)
+            await self.broker.dead_letter(message, metadata)
+            self.metrics.dead_lettered.labels(action, failure.error_type).inc()
+        _log_result(result)
 
     async def _schedule_retry(self, attempt: Attempt, result: ActionResult, delay: float) -> None:
         delay_ms = retry.quantize_delay_ms(delay)
@@ -324,6 +342,19 @@ class Worker:
             delay_ms=delay_ms,
             queue=queue,
         )
+
+
+def trace_headers(message: AbstractIncomingMessage) -> dict[str, str]:
+    """W3C trace context of the step event, carried to the call and to the result."""
+    headers = message.headers or {}
+    out = {}
+    for name in ("traceparent", "tracestate"):
+        value = headers.get(name)
+        if isinstance(value, bytes):
+            value = value.decode(errors="replace")
+        if isinstance(value, str) and HEADER_VALUE.fullmatch(value) and len(value) <= 512:
+            out[name] = value
+    return out
 
 
 def held_since(headers: Mapping[str, Any] | None) -> float:

@@ -1,0 +1,90 @@
+"""Metrics scraped over HTTP after real traffic, and W3C trace context end to end."""
+
+from __future__ import annotations
+
+import socket
+
+import aiohttp
+import orjson
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.integration.support import Reply, WorkerHarness
+
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/metrics") as response,
+    ):
+        assert response.status == 200
+        text = await response.text()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+async def test_metrics_count_real_traffic(harness: WorkerHarness) -> None:
+    harness.action({"name": "ok", "url": f"{harness.api.url}/ok"})
+    harness.action({"name": "missing", "url": f"{harness.api.url}/missing"})
+
+    def reply(received: object) -> Reply:
+        return Reply(404) if getattr(received, "path", "") == "/missing" else Reply(201)
+
+    harness.api.reply_for = reply  # type: ignore[method-assign,assignment]
+    port = free_port()
+    await harness.spawn_worker(http_port=port, http_host="127.0.0.1")
+    await harness.wait_consuming(1)
+    for n in range(5):
+        await harness.publish({"event_id": f"ok-{n}", "action": "ok"})
+    for n in range(2):
+        await harness.publish({"event_id": f"missing-{n}", "action": "missing"})
+    await harness.publish({"event_id": "x", "action": "nope"})
+    await harness.results(8)
+    samples = await scrape(port)
+    host = "127.0.0.1"
+
+    def value(name: str, **labels: str) -> float:
+        return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+    assert value("actionrelay_calls_total", action="ok", endpoint=host, status_code="http_201") == 5
+    assert (
+        value("actionrelay_calls_total", action="missing", endpoint=host, status_code="http_404")
+        == 2
+    )
+    assert (
+        value("actionrelay_results_total", action="ok", status="success", status_code="http_201")
+        == 5
+    )
+    assert value("actionrelay_dead_lettered_total", action="missing", error_type="http_error") == 2
+    assert value("actionrelay_dead_lettered_total", action="nope", error_type="unknown_action") == 1
+    assert value("actionrelay_call_duration_seconds_count", action="ok", endpoint=host) == 5
+    assert value("actionrelay_consumer_up") == 1
+    assert value("actionrelay_in_flight") == 0
+
+
+async def test_traceparent_reaches_the_api_and_the_result(harness: WorkerHarness) -> None:
+    harness.action({"name": "traced"})
+    await harness.start_worker()
+    reply_to = await harness.reply_queue()
+    await harness.publish(
+        {"event_id": "t-1", "action": "traced"},
+        reply_to=reply_to,
+        headers={"traceparent": TRACEPARENT, "tracestate": "vendor=1"},
+    )
+    [result] = await harness.collect(reply_to, 1)
+    [call] = harness.api.received
+    assert call.headers["traceparent"] == TRACEPARENT
+    assert call.headers["tracestate"] == "vendor=1"
+    assert result.headers["traceparent"] == TRACEPARENT
+    assert orjson.loads(result.body)["status"] == "success"
