@@ -17,6 +17,7 @@ from actionrelay.gate import EndpointGate
 from actionrelay.health import HealthServer
 from actionrelay.limiter import RateLimits
 from actionrelay.metrics import Metrics
+from actionrelay.reload import CatalogWatcher
 from actionrelay.secret import Redactor
 from actionrelay.settings import Settings
 from actionrelay.worker import Worker
@@ -40,12 +41,25 @@ async def serve(settings: Settings, catalog: Catalog, redactor: Redactor) -> Non
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, worker.request_stop)
     await health.start()
+    watching = start_watching(settings, worker)
     try:
         async with http:
             await worker.run()
     finally:
+        if watching is not None:
+            watching.cancel()
         await broker.close()
         await health.stop()
+
+
+def start_watching(settings: Settings, worker: Worker) -> asyncio.Task[None] | None:
+    """Hot reload of the actions directory, unless turned off."""
+    if not settings.reload_interval_seconds:
+        return None
+    watcher = CatalogWatcher(
+        settings.actions_dir, settings.reload_interval_seconds, worker.replace_catalog
+    )
+    return asyncio.create_task(watcher.run(), name="catalog-watcher")
 
 
 async def build_worker(

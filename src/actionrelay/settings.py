@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     breaker_cool_down_seconds: float = Field(
         default=30.0, gt=0, description="How long a paused endpoint waits before a probe call."
     )
+    reload_interval_seconds: float = Field(
+        default=2.0, ge=0, description="How often the actions directory is checked (0 = off)."
+    )
     http_host: str = Field(default="0.0.0.0", description="Address of /healthz and /readyz.")  # noqa: S104
     http_port: int = Field(
         default=9464, ge=0, le=65535, description="Port of /healthz and /readyz (0 = off)."

@@ -116,6 +116,16 @@ class Worker:
     def request_stop(self) -> None:
         self._stop.set()
 
+    def replace_catalog(self, catalog: Catalog, endpoints: EndpointTable) -> None:
+        """Swap in a reloaded catalog; events already in flight finish with the old one.
+
+        A newly throttled endpoint needs a restart to get its holding-queue consumer.
+        """
+        new_endpoints = {name: Endpoint.for_action(a) for name, a in catalog.items()}
+        self.redactor.add(*catalog.secrets)
+        self.catalog, self._endpoints = catalog, new_endpoints
+        self.gate.table = endpoints
+
     async def run(self) -> None:
         """Consume until ``request_stop``; then shut down gracefully."""
         # Holding queues first: the first throttled event must find its queue declared,

@@ -243,6 +243,10 @@ class WorkerHarness:
         process.send_signal(sig)
         return await asyncio.wait_for(process.wait(), timeout)
 
+    def live_log(self, process: asyncio.subprocess.Process) -> ProcessLog:
+        """What a running worker process has written to stderr so far."""
+        return self._logs[process.pid]
+
     async def process_log(self, process: asyncio.subprocess.Process) -> ProcessLog:
         """Everything an exited worker process wrote to stderr."""
         if process.returncode is None:
