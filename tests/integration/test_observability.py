@@ -41,7 +41,7 @@ async def test_metrics_count_real_traffic(harness: WorkerHarness) -> None:
     def reply(received: object) -> Reply:
         return Reply(404) if getattr(received, "path", "") == "/missing" else Reply(201)
 
-    harness.api.reply_for = reply  # type: ignore[method-assign,assignment]
+    harness.api.reply_for = reply  # type: ignore[method-assign]
     port = free_port()
     await harness.spawn_worker(http_port=port, http_host="127.0.0.1")
     await harness.wait_consuming(1)
