@@ -135,7 +135,7 @@ def load_action(
     return action, refs.secrets + secret_values(action.auth)
 
 
-def load_catalog(directory: Path) -> Catalog:
+def load_catalog(directory: Path, environ: Mapping[str, str] | None = None) -> Catalog:
     """Every action file in ``directory``; all problems are reported together."""
     if not directory.is_dir():
         raise CatalogError([f"{directory}: actions directory does not exist"])
@@ -145,7 +145,7 @@ def load_catalog(directory: Path) -> Catalog:
     files = (p for p in directory.iterdir() if p.suffix in SUFFIXES and p.is_file())
     for path in sorted(p for p in files if p.name not in ENDPOINT_FILES):
         try:
-            action, secrets = load_action(path)
+            action, secrets = load_action(path, environ)
         except CatalogError as exc:
             problems.extend(exc.problems)
             continue
