@@ -20,6 +20,7 @@ from actionrelay.metrics import Metrics
 from actionrelay.reload import CatalogWatcher
 from actionrelay.secret import Redactor
 from actionrelay.settings import Settings
+from actionrelay.tracing import tracing_for
 from actionrelay.worker import Worker
 
 log = structlog.get_logger("actionrelay.service")
@@ -48,6 +49,7 @@ async def serve(settings: Settings, catalog: Catalog, redactor: Redactor) -> Non
     finally:
         if watching is not None:
             watching.cancel()
+        worker.tracing.shutdown()
         await broker.close()
         await health.stop()
 
@@ -80,7 +82,17 @@ async def build_worker(
         max_connections=settings.max_connections,
         on_token_fetch=lambda outcome: metrics.token_fetches.labels(outcome).inc(),
     )
-    return Worker(settings, catalog, broker, http, gate=gate, redactor=redactor, metrics=metrics)
+    tracing = tracing_for(settings.otlp_endpoint)
+    return Worker(
+        settings,
+        catalog,
+        broker,
+        http,
+        gate=gate,
+        redactor=redactor,
+        metrics=metrics,
+        tracing=tracing,
+    )
 
 
 async def build_gate(settings: Settings, metrics: Metrics) -> EndpointGate:

@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     reload_interval_seconds: float = Field(
         default=2.0, ge=0, description="How often the actions directory is checked (0 = off)."
     )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP traces URL (http://collector:4318/v1/traces); spans around "
+        "each call. Needs the otel extra.",
+    )
     http_host: str = Field(default="0.0.0.0", description="Address of /healthz and /readyz.")  # noqa: S104
     http_port: int = Field(
         default=9464, ge=0, le=65535, description="Port of /healthz and /readyz (0 = off)."

@@ -39,6 +39,7 @@ from actionrelay.payload import build_request
 from actionrelay.result import check_status, failure_result, success_result
 from actionrelay.secret import Redactor
 from actionrelay.settings import Settings
+from actionrelay.tracing import PassThrough, Tracing
 
 log = structlog.get_logger("actionrelay.worker")
 HELD_SINCE_HEADER = HELD_SINCE
@@ -94,6 +95,7 @@ class Worker:
         gate: EndpointGate | None = None,
         redactor: Redactor | None = None,
         metrics: Metrics | None = None,
+        tracing: Tracing | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
@@ -104,6 +106,7 @@ class Worker:
         self.redactor = redactor or http.redactor
         self.redactor.add(*catalog.secrets)
         self.metrics = metrics or Metrics()
+        self.tracing = tracing or PassThrough()
         self._endpoints = {name: Endpoint.for_action(a) for name, a in catalog.items()}
         self.gate = gate or EndpointGate(
             EndpointTable([]), RateLimits(None), Breaker(failures=50, cool_down_seconds=30)
@@ -222,14 +225,18 @@ class Worker:
         timeout = _call_timeout(action, attempt.deadline())  # the gate may have waited
         attempt.called_at = datetime.now(UTC)
         host = request.url.host or ""
-        request.headers.update(trace_headers(attempt.message))
-        try:
-            async with self.gate.connection(passage):
-                response = await self.http.call(request, timeout, self._endpoints[action.name])
-        except StepFailure as exc:
-            self.gate.record(passage, None, exc)
-            self.metrics.calls.labels(action.name, host, exc.status_code).inc()
-            raise
+        attributes = {"actionrelay.action": action.name, "actionrelay.event_id": event.event_id}
+        with self.tracing.call(trace_headers(attempt.message), attributes) as span:
+            request.headers.update(span.headers)
+            try:
+                async with self.gate.connection(passage):
+                    response = await self.http.call(request, timeout, self._endpoints[action.name])
+            except StepFailure as exc:
+                span.finish(exc.status_code, exc.http_status)
+                self.gate.record(passage, None, exc)
+                self.metrics.calls.labels(action.name, host, exc.status_code).inc()
+                raise
+            span.finish(f"http_{response.status}", response.status)
         self.gate.record(passage, response.status, None)
         self.metrics.calls.labels(action.name, host, f"http_{response.status}").inc()
         self.metrics.latency.labels(action.name, host).observe(response.latency_ms / 1000)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
+from typing import Any
 
 import aiohttp
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.support import Reply, WorkerHarness
+from tests.integration.support import RecordingApi, Reply, WorkerHarness
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
@@ -51,8 +53,14 @@ async def test_metrics_count_real_traffic(harness: WorkerHarness) -> None:
         await harness.publish({"event_id": f"missing-{n}", "action": "missing"})
     await harness.publish({"event_id": "x", "action": "nope"})
     await harness.results(8)
+    await harness.collect(harness.settings.dead_letter_queue, 3)
     samples = await scrape(port)
     host = "127.0.0.1"
+    for _ in range(50):  # the last counters move just after the last confirm
+        if sum(v for (n, _), v in samples.items() if n == "actionrelay_dead_lettered_total") == 3:
+            break
+        await asyncio.sleep(0.1)
+        samples = await scrape(port)
 
     def value(name: str, **labels: str) -> float:
         return samples.get((name, tuple(sorted(labels.items()))), 0.0)
@@ -88,3 +96,49 @@ async def test_traceparent_reaches_the_api_and_the_result(harness: WorkerHarness
     assert call.headers["tracestate"] == "vendor=1"
     assert result.headers["traceparent"] == TRACEPARENT
     assert orjson.loads(result.body)["status"] == "success"
+
+
+class OtlpCollector(RecordingApi):
+    """A real OTLP/HTTP receiver on loopback that keeps the spans it is sent."""
+
+    def spans(self) -> list[Any]:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+        )
+
+        found = []
+        for received in self.received:
+            request = ExportTraceServiceRequest()
+            request.ParseFromString(received.body)
+            for resource in request.resource_spans:
+                for scope in resource.scope_spans:
+                    found.extend(scope.spans)
+        return found
+
+
+async def test_otlp_spans_are_children_of_the_event_trace(harness: WorkerHarness) -> None:
+    collector = OtlpCollector()
+    await collector.start()
+    try:
+        harness.action({"name": "traced"})
+        process = await harness.spawn_worker(otlp_endpoint=f"{collector.url}/v1/traces")
+        await harness.wait_consuming(1)
+        await harness.publish(
+            {"event_id": "t-otel", "action": "traced"}, headers={"traceparent": TRACEPARENT}
+        )
+        await harness.results(1)
+        await harness.terminate(process)  # the exporter flushes on a graceful stop
+        [span] = collector.spans()
+    finally:
+        await collector.stop()
+    _, trace_id, parent_id, _ = TRACEPARENT.split("-")
+    assert span.name == "actionrelay.call"
+    assert span.trace_id.hex() == trace_id
+    assert span.parent_span_id.hex() == parent_id
+    attributes = {a.key: a.value for a in span.attributes}
+    assert attributes["http.response.status_code"].int_value == 200
+    assert attributes["actionrelay.event_id"].string_value == "t-otel"
+    [call] = harness.api.received
+    sent = call.headers["traceparent"].split("-")
+    assert sent[1] == trace_id  # same trace …
+    assert sent[2] == span.span_id.hex()  # … the call's own span as parent
