@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
@@ -150,7 +151,7 @@ def token_request(auth: OAuth2ClientCredentials | CustomAuth) -> TokenRequest:
             form["scope"] = " ".join(auth.scopes)
         if auth.audience:
             form["audience"] = auth.audience
-        body = URL.build(query=form).raw_query_string.encode()
+        body = urlencode(form).encode()
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         return TokenRequest("POST", URL(auth.token_url), headers, body)
     headers = {k: v.get_secret_value() for k, v in auth.headers.items()}
@@ -160,7 +161,7 @@ def token_request(auth: OAuth2ClientCredentials | CustomAuth) -> TokenRequest:
         return TokenRequest("GET", url.update_query(fields) if fields else url, headers, None)
     if auth.body_format == "form":
         headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
-        return TokenRequest("POST", url, headers, URL.build(query=fields).raw_query_string.encode())
+        return TokenRequest("POST", url, headers, urlencode(fields).encode())
     headers.setdefault("Content-Type", "application/json")
     return TokenRequest("POST", url, headers, orjson.dumps(auth.body))
 

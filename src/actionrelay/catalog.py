@@ -93,7 +93,11 @@ class References:
 
             return REFERENCE.sub(substitute, raw)
         if isinstance(raw, dict):
-            return {key: self.expand(value, secret) for key, value in raw.items()}
+            # An endpoint address is not a credential, even inside ``auth``.
+            return {
+                key: self.expand(value, secret and not str(key).endswith("url"))
+                for key, value in raw.items()
+            }
         if isinstance(raw, list):
             return [self.expand(value, secret) for value in raw]
         return raw

@@ -41,6 +41,8 @@ def address_kind(address: IPAddress) -> str | None:
         ("multicast", address.is_multicast),
         ("private", address.is_private),
         ("reserved", address.is_reserved),
+        # e.g. 100.64.0.0/10 (carrier-grade NAT), home of some clouds' metadata services
+        ("non-global", not address.is_global),
     )
     return next((kind for kind, hit in checks if hit), None)
 

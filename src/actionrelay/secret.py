@@ -17,10 +17,13 @@ MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words
 class Redactor:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: set[str] = set()
+        self._longest_first: list[str] = []
         self.add(*secrets)
 
     def add(self, *secrets: str) -> None:
         self._secrets.update(s for s in secrets if len(s) >= MIN_SECRET_LENGTH)
+        # A secret inside a longer one must not be masked first and leave the rest visible.
+        self._longest_first = sorted(self._secrets, key=len, reverse=True)
 
     def __len__(self) -> int:
         return len(self._secrets)
@@ -28,7 +31,7 @@ class Redactor:
     def mask(self, text: str) -> str:
         if not self._secrets:
             return text
-        for secret in self._secrets:
+        for secret in self._longest_first:
             if secret in text:
                 text = text.replace(secret, MASK)
         return text

@@ -147,7 +147,19 @@ def test_a_file_in_place_of_the_directory_is_reported(tmp_path: Path) -> None:
 
 def test_the_example_actions_load() -> None:
     catalog = load_catalog(EXAMPLES)
-    assert sorted(catalog) == ["getLoyaltyTier", "sendSms", "upsertContact"]
+    assert sorted(catalog) == [
+        "addPointsCustomAuth",
+        "createNoteBasic",
+        "getForecastApiKeyQuery",
+        "getLoyaltyTier",
+        "openTicketBearer",
+        "sendPushApiKey",
+        "sendSms",
+        "sendSmsOAuth2",
+        "upsertContact",
+    ]
+    modes = {catalog[name].auth.type for name in catalog}
+    assert modes == {"none", "basic", "api_key", "bearer", "oauth2_client_credentials", "custom"}
 
 
 def test_the_documented_step_event_builds_the_documented_request() -> None:
