@@ -56,6 +56,7 @@ class Hold(Exception):
 class Passage:
     endpoint: EndpointConfig | None
     breaker_key: str
+    host: str  # the ``endpoint`` label of metrics
 
 
 class EndpointGate:
@@ -75,24 +76,33 @@ class EndpointGate:
     def throttled(self) -> list[EndpointConfig]:
         return [e for e in self.table.entries if e.throttling is not None]
 
-    async def admit(self, method: str, url: URL, *, held_since: float | None) -> Passage:
+    async def admit(
+        self, method: str, url: URL, *, held_since: float | None, action: str = ""
+    ) -> Passage:
         """Let one call through, or raise Park, Hold or Capped."""
+        try:
+            return await self._admit(method, url, held_since)
+        except Capped:
+            self.metrics.capped.labels(action, url.host or "").inc()
+            raise
+
+    async def _admit(self, method: str, url: URL, held_since: float | None) -> Passage:
         endpoint = self.table.find(method, url)
         key = endpoint.key if endpoint else str(url.origin())
+        host = url.host or ""
         admission = self._breaker(key, endpoint).admit(time.monotonic())
         if admission.probe:
             log.warning("endpoint.breaker", endpoint=key, state="half_open", note="probe call")
-            self.metrics.breaker_state.labels(key).set(BREAKER_STATES["half_open"])
+            self.metrics.breaker_state.labels(host).set(BREAKER_STATES["half_open"])
         if not admission.call:
             raise Park(admission.wait_seconds, f"circuit open for {url.origin()}")
         if endpoint is None:
-            return Passage(None, key)
+            return Passage(None, key, host)
         if endpoint.throttling is not None:
             if held_since is None:
                 raise Hold(endpoint)
             give_up_at = held_since + endpoint.throttling.max_wait_seconds
             admitted = await self.limits.wait_for_slot(endpoint, give_up_at)
-            host = URL(endpoint.url).host or ""
             self.metrics.queue_time.labels(host).observe(max(0.0, time.time() - held_since))
             rate = self.limits.effective_rate(endpoint)
             self.metrics.effective_rate.labels(host).set(rate or 0)
@@ -107,7 +117,7 @@ class EndpointGate:
                 f"over the cap of {endpoint.capping.max_calls} calls per "
                 f"{endpoint.capping.period_ms} ms for {endpoint.url}; no call made"
             )
-        return Passage(endpoint, key)
+        return Passage(endpoint, key, host)
 
     @asynccontextmanager
     async def connection(self, passage: Passage) -> AsyncIterator[None]:

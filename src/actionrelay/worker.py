@@ -221,7 +221,9 @@ class Worker:
         attempt.action = action = self._lookup(event.action)
         _call_timeout(action, attempt.deadline())
         request = build_request(action, event.params, event.event_id)
-        passage = await self.gate.admit(request.method, request.url, held_since=attempt.held_since)
+        passage = await self.gate.admit(
+            request.method, request.url, held_since=attempt.held_since, action=action.name
+        )
         timeout = _call_timeout(action, attempt.deadline())  # the gate may have waited
         attempt.called_at = datetime.now(UTC)
         host = request.url.host or ""
@@ -314,8 +316,10 @@ class Worker:
                 self.metrics.retries.labels(action, fate.value).inc()
             elif fate is Fate.HOLD:
                 assert hold is not None
-                await self.broker.publish_holding(message, hold, {HELD_SINCE_HEADER: time.time()})
-                self.metrics.throttled.labels(URL(hold.url).host).inc()
+                # Integer milliseconds: AMQP carries a float as 32 bits, minutes off today.
+                held_at = {HELD_SINCE_HEADER: int(time.time() * 1000)}
+                await self.broker.publish_holding(message, hold, held_at)
+                self.metrics.throttled.labels(URL(hold.url).host or "").inc()
             else:
                 await self._publish_final(attempt, result, failure)
             await message.ack()
@@ -377,7 +381,9 @@ def trace_headers(message: AbstractIncomingMessage) -> dict[str, str]:
 def held_since(headers: Mapping[str, Any] | None) -> float:
     """When the event joined its endpoint's holding queue (epoch seconds)."""
     value = (headers or {}).get(HELD_SINCE_HEADER)
-    return float(value) if isinstance(value, int | float) else time.time()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value / 1000
+    return time.time()
 
 
 async def _requeue(message: AbstractIncomingMessage) -> None:

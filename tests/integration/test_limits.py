@@ -120,7 +120,7 @@ async def test_throttled_events_wait_their_turn_in_order(harness: WorkerHarness)
     # Slots are granted in arrival order; concurrent calls may still land a few
     # milliseconds apart in either order at the server.
     assert max(abs(position - seq) for position, seq in enumerate(seqs)) <= 3
-    assert busiest_second([r.at for r in harness.api.received]) <= 21
+    assert busiest_second([r.at for r in harness.api.received]) <= 22  # 10 % tolerance
     assert harness.api.received[-1].at - harness.api.received[0].at >= 1.9  # 60 at 20/s
     await drop_holding_queues(harness, configs)
 
@@ -194,7 +194,8 @@ async def test_429_lowers_the_rate_then_it_recovers(harness: WorkerHarness) -> N
     recovering = [
         e["effective_per_second"] for e in logs if e["event"] == "endpoint.rate_recovering"
     ]
-    assert recovering and recovering[0] == 12.5  # one step of +25 % after 5 s
+    assert recovering, "the rate must recover after 5 s without a 429"
+    assert recovering[0] == 12.5  # one step of +25 %
     after = [r.at for r in harness.api.received[1:]]
     assert busiest_second(after[:45]) <= 11  # the lowered rate holds for a while
     assert sum(r["status"] == "success" for r in results) == 69
@@ -218,7 +219,7 @@ async def test_breaker_opens_waits_in_the_broker_and_closes_after_a_probe(
             await harness.publish(event("crm", seq))
         results = await harness.results(10, timeout=20)
     states = [e["state"] for e in logs if e["event"] == "endpoint.breaker"]
-    assert states[:2] == ["open", "closed"]
+    assert states[:3] == ["open", "half_open", "closed"]
     calls = harness.api.received
     failures_end = calls[2].at
     # Nothing reached the endpoint while it was paused; then one probe, then the rest.

@@ -39,6 +39,10 @@ async def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], flo
 async def test_metrics_count_real_traffic(harness: WorkerHarness) -> None:
     harness.action({"name": "ok", "url": f"{harness.api.url}/ok"})
     harness.action({"name": "missing", "url": f"{harness.api.url}/missing"})
+    harness.action({"name": "limited", "url": f"{harness.api.url}/limited"})
+    (harness.settings.actions_dir / "endpoints.yaml").write_text(
+        f"- url: {harness.api.url}/limited\n  capping: {{max_calls: 1, period_ms: 60000}}\n"
+    )
 
     def reply(received: object) -> Reply:
         return Reply(404) if getattr(received, "path", "") == "/missing" else Reply(201)
@@ -52,7 +56,9 @@ async def test_metrics_count_real_traffic(harness: WorkerHarness) -> None:
     for n in range(2):
         await harness.publish({"event_id": f"missing-{n}", "action": "missing"})
     await harness.publish({"event_id": "x", "action": "nope"})
-    await harness.results(8)
+    for n in range(3):
+        await harness.publish({"event_id": f"limited-{n}", "action": "limited"})
+    await harness.results(11)
     await harness.collect(harness.settings.dead_letter_queue, 3)
     samples = await scrape(port)
     host = "127.0.0.1"
@@ -78,6 +84,11 @@ async def test_metrics_count_real_traffic(harness: WorkerHarness) -> None:
     assert value("actionrelay_dead_lettered_total", action="nope", error_type="unknown_action") == 1
     assert value("actionrelay_call_duration_seconds_count", action="ok", endpoint=host) == 5
     assert value("actionrelay_consumer_up") == 1
+    assert value("actionrelay_capped_total", action="limited", endpoint=host) == 2
+    assert (
+        value("actionrelay_results_total", action="limited", status="capped", status_code="capped")
+        == 2
+    )
     assert value("actionrelay_in_flight") == 0
 
 
