@@ -12,12 +12,10 @@ an event that keeps killing workers.
 from __future__ import annotations
 
 import asyncio
-import enum
 import random
 import time
-from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Coroutine
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -25,13 +23,25 @@ from aio_pika.abc import AbstractIncomingMessage
 from yarl import URL
 
 from actionrelay import retry
-from actionrelay.action import HEADER_VALUE, ActionDefinition
-from actionrelay.broker import CONNECTION_ERRORS, HELD_SINCE, Broker
+from actionrelay.action import ActionDefinition
+from actionrelay.attempt import (
+    HELD_SINCE_HEADER,
+    Attempt,
+    Fate,
+    InternalError,
+    addressable,
+    call_timeout,
+    dead_letter_metadata,
+    held_since,
+    log_result,
+    trace_headers,
+)
+from actionrelay.broker import CONNECTION_ERRORS, Broker
 from actionrelay.catalog import Catalog
 from actionrelay.delivery import Endpoint, HttpClient
 from actionrelay.endpoint import Breaker, EndpointConfig, EndpointTable
 from actionrelay.errors import DeadlineExpired, HttpStatusError, StepFailure, UnknownAction
-from actionrelay.event import ActionResult, StepEvent, parse_step_event, salvage_ids
+from actionrelay.event import ActionResult, parse_step_event, salvage_ids
 from actionrelay.gate import Capped, EndpointGate, Hold, Park
 from actionrelay.limiter import RateLimits
 from actionrelay.metrics import Metrics
@@ -42,46 +52,6 @@ from actionrelay.settings import Settings
 from actionrelay.tracing import PassThrough, Tracing
 
 log = structlog.get_logger("actionrelay.worker")
-HELD_SINCE_HEADER = HELD_SINCE
-
-
-class InternalError(StepFailure):
-    """A bug in actionrelay; the event is dead-lettered so that it is not lost."""
-
-    error_type = "internal"
-
-
-class Fate(enum.Enum):
-    DONE = "done"  # result published (success or capped)
-    RETRY = "retry"  # waits in a delay queue; one more attempt used
-    PARK = "park"  # waits in a delay queue; no attempt used (breaker open)
-    HOLD = "hold"  # queued behind the endpoint's throttle
-    DEAD = "dead"  # final failure: result and dead letter
-
-
-@dataclass
-class Attempt:
-    """Everything known about one delivery of a step event."""
-
-    message: AbstractIncomingMessage
-    state: retry.RetryState
-    event: StepEvent | None = None
-    action: ActionDefinition | None = None
-    called_at: datetime | None = None
-    latency_ms: float | None = None
-    held_since: float | None = None  # epoch seconds, when it came through a holding queue
-
-    @property
-    def attempts(self) -> int:
-        """Calls made for this event so far, this one included."""
-        return self.state.attempts + (1 if self.called_at else 0)
-
-    def deadline(self) -> datetime | None:
-        if self.event is not None and self.event.deadline is not None:
-            return self.event.deadline
-        if self.action is not None and self.action.max_age_seconds is not None:
-            return self.state.first_received_at + timedelta(seconds=self.action.max_age_seconds)
-        return None
 
 
 class Worker:
@@ -219,12 +189,12 @@ class Worker:
     async def _call(self, attempt: Attempt) -> ActionResult:
         attempt.event = event = parse_step_event(attempt.message.body)
         attempt.action = action = self._lookup(event.action)
-        _call_timeout(action, attempt.deadline())
+        call_timeout(action, attempt.deadline())
         request = build_request(action, event.params, event.event_id)
         passage = await self.gate.admit(
             request.method, request.url, held_since=attempt.held_since, action=action.name
         )
-        timeout = _call_timeout(action, attempt.deadline())  # the gate may have waited
+        timeout = call_timeout(action, attempt.deadline())  # the gate may have waited
         attempt.called_at = datetime.now(UTC)
         host = request.url.host or ""
         attributes = {"actionrelay.action": action.name, "actionrelay.event_id": event.event_id}
@@ -333,7 +303,7 @@ class Worker:
         self, attempt: Attempt, result: ActionResult, failure: StepFailure | None
     ) -> None:
         message, action = attempt.message, result.action or "unknown"
-        if _addressable(message, result):
+        if addressable(message, result):
             await self.broker.publish_result(
                 result,
                 reply_to=message.reply_to,
@@ -342,10 +312,10 @@ class Worker:
             )
         self.metrics.results.labels(action, result.status, result.status_code).inc()
         if failure is not None:
-            metadata = _dead_letter_metadata(attempt, result, failure, self.settings)
+            metadata = dead_letter_metadata(attempt, result, failure, self.settings)
             await self.broker.dead_letter(message, metadata)
             self.metrics.dead_lettered.labels(action, failure.error_type).inc()
-        _log_result(result)
+        log_result(result)
 
     async def _schedule_retry(self, attempt: Attempt, result: ActionResult, delay: float) -> None:
         delay_ms = retry.quantize_delay_ms(delay)
@@ -365,83 +335,8 @@ class Worker:
         )
 
 
-def trace_headers(message: AbstractIncomingMessage) -> dict[str, str]:
-    """W3C trace context of the step event, carried to the call and to the result."""
-    headers = message.headers or {}
-    out = {}
-    for name in ("traceparent", "tracestate"):
-        value = headers.get(name)
-        if isinstance(value, bytes):
-            value = value.decode(errors="replace")
-        if isinstance(value, str) and HEADER_VALUE.fullmatch(value) and len(value) <= 512:
-            out[name] = value
-    return out
-
-
-def held_since(headers: Mapping[str, Any] | None) -> float:
-    """When the event joined its endpoint's holding queue (epoch seconds)."""
-    value = (headers or {}).get(HELD_SINCE_HEADER)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value / 1000
-    return time.time()
-
-
 async def _requeue(message: AbstractIncomingMessage) -> None:
     try:
         await message.nack(requeue=True)
     except CONNECTION_ERRORS:
         log.warning("worker.broker_lost", note="event will be redelivered")
-
-
-def _addressable(message: AbstractIncomingMessage, result: ActionResult) -> bool:
-    return bool(result.event_id or message.reply_to or message.correlation_id or message.message_id)
-
-
-def _call_timeout(action: ActionDefinition, deadline: datetime | None) -> float:
-    if deadline is None:
-        return action.timeout_seconds
-    remaining = (deadline - datetime.now(UTC)).total_seconds()
-    if remaining <= 0:
-        raise DeadlineExpired(
-            f"deadline {deadline.isoformat()} passed {-remaining:.1f} s ago; "
-            f"action {action.name} was not called"
-        )
-    return min(action.timeout_seconds, remaining)
-
-
-def _dead_letter_metadata(
-    attempt: Attempt, result: ActionResult, failure: StepFailure, settings: Settings
-) -> dict[str, Any]:
-    last_attempt = attempt.called_at
-    first_attempt = attempt.state.first_attempt_at or last_attempt
-    return {
-        "error-type": failure.error_type,
-        "error-message": failure.message[:1000],
-        "status-code": result.status_code,
-        "http-status": failure.http_status,
-        "attempts": result.attempts,
-        "first-attempt-at": first_attempt.isoformat() if first_attempt else None,
-        "last-attempt-at": last_attempt.isoformat() if last_attempt else None,
-        "action": result.action,
-        "action-version": result.action_version,
-        "failed-at": result.completed_at,
-        "worker-id": settings.worker_id,
-    }
-
-
-def _log_result(result: ActionResult) -> None:
-    fields = {
-        "event_id": result.event_id,
-        "action": result.action,
-        "status": result.status,
-        "status_code": result.status_code,
-        "http_status": result.http_status,
-        "attempts": result.attempts,
-        "latency_ms": result.latency_ms,
-    }
-    if result.error is None:
-        log.info("action.completed", **fields)
-    else:
-        log.warning(
-            "action.failed", error_type=result.error.type, error=result.error.message, **fields
-        )
