@@ -69,6 +69,7 @@ class Config:
     amqp_url: str
     save: bool
     profile: bool
+    worker_env: tuple[str, ...] = ()
 
     @property
     def scenario(self) -> str:
@@ -199,6 +200,7 @@ def pipeline_command(
             # No health endpoint: it is not measured, and its port could clash with a test's.
             "ACTIONRELAY_HTTP_PORT": "0",
         }
+        env |= dict(item.split("=", 1) for item in config.worker_env)
     if config.profile:
         # cProfile writes its stats when the pipeline exits after SIGTERM.
         command = ["-m", "cProfile", "-o", str(names.profile_path()), *command]
@@ -531,12 +533,20 @@ def parse_args() -> Config:
     parser.add_argument("--amqp-url", default="amqp://guest:guest@127.0.0.1:5672/")
     parser.add_argument("--save", action="store_true", help="Write JSON to benchmarks/results/.")
     parser.add_argument(
+        "--worker-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="Extra environment for actionrelay, e.g. ACTIONRELAY_EVENT_LOOP=asyncio.",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="Run both pipelines under cProfile (slower!), print their top functions, "
         "keep the .prof files in benchmarks/results/.",
     )
-    config = Config(**vars(parser.parse_args()))
+    args = vars(parser.parse_args())
+    config = Config(**{**args, "worker_env": tuple(args["worker_env"])})
     if config.events < 2 or config.latency_events < 1 or config.latency_rate <= 0:
         parser.error("need --events >= 2, --latency-events >= 1 and --latency-rate > 0")
     return config

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, get_args
 
 import click
+import orjson
 from pydantic import ValidationError
 
 from actionrelay.catalog import load_catalog
@@ -38,6 +39,22 @@ def settings_options(func: F) -> F:
             help=f"{info.description or ''} [env {env}; default: {default}]".strip(),
         )(func)
     return func
+
+
+def run_loop(main: Coroutine[Any, Any, None], kind: str = "auto") -> None:
+    """Run the worker on uvloop when it is there (or asked for), else on asyncio's loop."""
+    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    if kind != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if kind == "uvloop":
+                message = "ACTIONRELAY_EVENT_LOOP=uvloop but uvloop is not installed"
+                raise click.UsageError(message) from None
+        else:
+            factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(main)
 
 
 def build_settings(overrides: dict[str, Any]) -> Settings:
@@ -70,7 +87,7 @@ def run(**overrides: Any) -> None:
         catalog = load_catalog(settings.actions_dir)
         redactor = Redactor(catalog.secrets)
         configure_logging(settings.log_level, settings.log_format, redactor)
-        asyncio.run(serve(settings, catalog, redactor))
+        run_loop(serve(settings, catalog, redactor), settings.event_loop)
     except ConfigError as exc:
         click.echo(f"actionrelay: {exc}", err=True)
         sys.exit(2)
@@ -113,3 +130,52 @@ def demo_api(host: str, port: int) -> None:
     from actionrelay.demo_api import make_app
 
     web.run_app(make_app(), host=host, port=port)
+
+
+# Operating commands (issue 6), defined in their own modules and registered here.
+from actionrelay.cli_actions import list_actions, test_action  # noqa: E402
+from actionrelay.cli_dlq import dlq  # noqa: E402
+from actionrelay.cli_ops import publish  # noqa: E402
+
+actions.add_command(list_actions)
+actions.add_command(test_action)
+main.add_command(dlq)
+main.add_command(publish)
+
+
+@main.command("asyncapi")
+def asyncapi_command() -> None:
+    """Print the AsyncAPI 3 document of the step-event, result and dead-letter messages."""
+    from actionrelay.asyncapi import render
+
+    click.echo(render(), nl=False)
+
+
+@main.command("demo")
+@click.option(
+    "--actions",
+    "actions_dir",
+    type=click.Path(path_type=Path),
+    default=Path("examples/actions"),
+    show_default=True,
+    help="Example actions that call the demo API (DEMO_API_URL is set for them).",
+)
+@click.option("--amqp-url", default=None, help="RabbitMQ [env ACTIONRELAY_AMQP_URL].")
+def demo_command(actions_dir: Path, amqp_url: str | None) -> None:
+    """See actionrelay work: demo API + worker on throw-away queues, example events, results."""
+    from actionrelay.demo import run_demo
+
+    settings = build_settings({"actions_dir": actions_dir, "amqp_url": amqp_url})
+    configure_logging("error", "console")
+    try:
+        results = asyncio.run(run_demo(settings))
+    except ActionRelayError as exc:
+        click.echo(f"actionrelay demo: {exc}", err=True)
+        sys.exit(1)
+    for result in results:
+        error = result["error"]["message"] if result["error"] else ""
+        kept = orjson.dumps(result["response"]).decode() if result["response"] else ""
+        click.echo(
+            f"{result['event_id']:<14} {result['action']:<15} {result['status']:<8} "
+            f"{result['status_code']:<9} {kept or error}"
+        )

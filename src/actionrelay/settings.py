@@ -78,5 +78,8 @@ class Settings(BaseSettings):
     http_port: int = Field(
         default=9464, ge=0, le=65535, description="Port of /healthz and /readyz (0 = off)."
     )
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        default="auto", description="auto = uvloop when installed, else asyncio's own loop."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"

@@ -112,6 +112,7 @@ class Worker:
             prefetch=self.settings.prefetch,
             actions=len(self.catalog),
             worker_id=self.settings.worker_id,
+            event_loop=type(asyncio.get_running_loop()).__module__.split(".")[0],
         )
         await self._stop.wait()
         await self.shutdown()
