@@ -31,6 +31,7 @@ from actionrelay.settings import Settings
 ROUTABLE_NAME = re.compile(r"^[A-Za-z0-9_]{1,30}$")
 DEAD_LETTER_HEADER_PREFIX = "x-actionrelay-"
 HELD_SINCE = "x-actionrelay-held-since"
+DEAD_LETTER_DELIVERY_LIMIT = 1_000_000
 
 # The exceptions that mean "the connection or channel went away"; nothing broader.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -112,10 +113,21 @@ class Topology:
             }
         return args
 
+    def dead_letter_queue_arguments(self) -> dict[str, Any]:
+        """No effective delivery limit: inspecting dead letters must never drop one.
+
+        RabbitMQ 4 gives quorum queues a default limit of 20 deliveries; every
+        ``actionrelay dlq`` scan is a delivery.
+        """
+        args: dict[str, Any] = {"x-queue-type": self.settings.queue_type}
+        if self.settings.queue_type == "quorum":
+            args["x-delivery-limit"] = DEAD_LETTER_DELIVERY_LIMIT
+        return args
+
     async def declare(self, channel: AbstractChannel) -> None:
         s = self.settings
         self.queues[s.dead_letter_queue] = await channel.declare_queue(
-            s.dead_letter_queue, durable=True, arguments={"x-queue-type": s.queue_type}
+            s.dead_letter_queue, durable=True, arguments=self.dead_letter_queue_arguments()
         )
         self.queues[s.request_queue] = await channel.declare_queue(
             s.request_queue, durable=True, arguments=self.request_queue_arguments()
