@@ -7,6 +7,7 @@ resolution, on the address actually connected to, and again on every redirect.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from dataclasses import dataclass
@@ -68,19 +69,29 @@ class EgressPolicy:
 
     def check_url(self, url: URL) -> None:
         """Scheme and literal-address rules, before any connection."""
-        host = (url.host or "").lower()
-        if url.scheme == "http" and "*" not in self.http_hosts and host not in self.http_hosts:
-            raise ForbiddenDestination(
+        refusal = self._verdict(url.scheme, (url.host or "").lower())
+        if refusal is not None:
+            raise ForbiddenDestination(refusal)
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - policies live as long as the process
+    def _verdict(self, scheme: str, host: str) -> str | None:
+        """Why (scheme, host) is refused, or None; the same answer every time, so cached."""
+        if scheme == "http" and "*" not in self.http_hosts and host not in self.http_hosts:
+            return (
                 f"plain http to {host} is refused: use https, or list the host in "
                 f"{HTTP_HOSTS_SETTING}"
             )
-        if url.scheme not in ("http", "https"):
-            raise ForbiddenDestination(f"scheme {url.scheme!r} is refused: only http(s)")
+        if scheme not in ("http", "https"):
+            return f"scheme {scheme!r} is refused: only http(s)"
         try:
             literal = ipaddress.ip_address(host.strip("[]"))
         except ValueError:
-            return
-        self.check_address(host, literal)
+            return None
+        try:
+            self.check_address(host, literal)
+        except ForbiddenDestination as exc:
+            return exc.message
+        return None
 
     def check_address(self, host: str, address: IPAddress) -> None:
         kind = address_kind(address)

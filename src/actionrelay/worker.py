@@ -83,7 +83,8 @@ class Worker:
         )
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._in_flight: set[asyncio.Task[Any]] = set()
-        self._finishing: set[asyncio.Future[None]] = set()
+        # Tasks still before their bookkeeping: the only ones shutdown may cancel.
+        self._calling: set[asyncio.Task[Any]] = set()
         self._stop = asyncio.Event()
 
     def request_stop(self) -> None:
@@ -124,13 +125,15 @@ class Worker:
         log.info("worker.stopping", in_flight=len(self._in_flight), grace_seconds=grace)
         if self._in_flight:
             _, pending = await asyncio.wait(self._in_flight, timeout=grace)
-            for task in pending:
+            # Publishing and acking are bookkeeping: a task past its call is never cut
+            # in half; one still calling is cancelled and its event redelivered.
+            abandoned = [task for task in pending if task in self._calling]
+            for task in abandoned:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending)
-                log.warning("worker.abandoned", events=len(pending), note="will be redelivered")
-        if self._finishing:
-            await asyncio.wait(self._finishing)
+            if abandoned:
+                log.warning("worker.abandoned", events=len(abandoned), note="will be redelivered")
         log.info("worker.stopped")
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
@@ -143,11 +146,13 @@ class Worker:
         task = asyncio.current_task()
         assert task is not None
         self._in_flight.add(task)
+        self._calling.add(task)
         self.metrics.in_flight.inc()
         try:
             await handling
         finally:
             self._in_flight.discard(task)
+            self._calling.discard(task)
             self.metrics.in_flight.dec()
 
     async def _handle(
@@ -181,11 +186,8 @@ class Worker:
             self._mask(failure)
             fate, delay, failure = self._decide(attempt, failure)
             result = self._failure_result(attempt, failure)
-        finishing = asyncio.ensure_future(self._finish(attempt, fate, result, failure, delay, hold))
-        self._finishing.add(finishing)
-        finishing.add_done_callback(self._finishing.discard)
-        # Publishing and acking are bookkeeping: a cancelled call must not leave half of it.
-        await asyncio.shield(finishing)
+        self._calling.discard(asyncio.current_task())
+        await self._finish(attempt, fate, result, failure, delay, hold)
 
     async def _call(self, attempt: Attempt) -> ActionResult:
         attempt.event = event = parse_step_event(attempt.message.body)
