@@ -94,9 +94,9 @@ async def test_two_workers_share_one_cap_through_redis(
     assert statuses.count("success") == len(calls)
     assert capped + len(calls) == total
     assert capped > total / 3
-    # The cap is counted when a call is admitted; arrival at the server may bunch by a
-    # few milliseconds, hence the documented tolerance of 10 %.
-    assert busiest_second(calls) <= 55
+    # The cap is counted when a call is admitted; arrival at the server shifts by each
+    # call's own latency, hence the documented tolerance of 15 % (docs/rate-limits.md).
+    assert busiest_second(calls) <= 57
     assert len(calls) >= 50 * 9  # the cap is used, not just respected
     assert all(
         r["status_code"] == "capped" and "cap of 50 calls" in r["error"]["message"]
@@ -120,7 +120,7 @@ async def test_throttled_events_wait_their_turn_in_order(harness: WorkerHarness)
     # Slots are granted in arrival order; concurrent calls may still land a few
     # milliseconds apart in either order at the server.
     assert max(abs(position - seq) for position, seq in enumerate(seqs)) <= 3
-    assert busiest_second([r.at for r in harness.api.received]) <= 22  # 10 % tolerance
+    assert busiest_second([r.at for r in harness.api.received]) <= 23  # 15 % tolerance
     assert harness.api.received[-1].at - harness.api.received[0].at >= 1.9  # 60 at 20/s
     await drop_holding_queues(harness, configs)
 
