@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import string
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -232,27 +233,31 @@ class ActionDefinition(BaseModel):
         ]
         return path_specs + specs
 
-    @property
+    @cached_property
     def variables(self) -> dict[str, VarSpec]:
-        """The variables a journey maps, by name."""
+        """The variables a journey maps, by name.
+
+        Cached properties: reading a pydantic private attribute costs microseconds,
+        and these are read for every event.
+        """
         return self._variables
 
-    @property
+    @cached_property
     def compiled_query(self) -> dict[str, VarSpec | str]:
         return self._query
 
-    @property
+    @cached_property
     def compiled_headers(self) -> dict[str, VarSpec | str]:
         return self._headers
 
-    @property
+    @cached_property
     def compiled_body(self) -> Node | None:
         return self._body
 
-    @property
+    @cached_property
     def path_vars(self) -> tuple[str, ...]:
         return self._path_vars
 
-    @property
+    @cached_property
     def base_url(self) -> URL:
         return self._base_url

@@ -6,7 +6,7 @@ Pure: parsing and shaping only. ``StepEvent`` is what the journey engine sends,
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
 from typing import Any, Literal
 
 import orjson
@@ -69,8 +69,15 @@ class ActionResult(BaseModel):
 
 
 def utc_now_iso() -> str:
-    now = datetime.now(UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    """Now, as 2026-11-27T12:00:01.123Z; the seconds part is formatted once a second."""
+    now = time.time()
+    second = int(now)
+    if second != _second_cache[0]:
+        _second_cache[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))]
+    return f"{_second_cache[1]}.{int((now - second) * 1000):03d}Z"
+
+
+_second_cache: list[Any] = [None, ""]
 
 
 def parse_step_event(body: bytes) -> StepEvent:

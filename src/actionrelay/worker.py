@@ -23,6 +23,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from yarl import URL
 
 from actionrelay import retry
+from actionrelay.acks import AckBatcher
 from actionrelay.action import ActionDefinition
 from actionrelay.attempt import (
     HELD_SINCE_HEADER,
@@ -85,6 +86,7 @@ class Worker:
         self._in_flight: set[asyncio.Task[Any]] = set()
         # Tasks still before their bookkeeping: the only ones shutdown may cancel.
         self._calling: set[asyncio.Task[Any]] = set()
+        self._batchers: dict[int, AckBatcher] = {}
         self._stop = asyncio.Event()
 
     def request_stop(self) -> None:
@@ -134,13 +136,26 @@ class Worker:
                 await asyncio.wait(pending)
             if abandoned:
                 log.warning("worker.abandoned", events=len(abandoned), note="will be redelivered")
+        for batcher in self._batchers.values():
+            await batcher.drain()
         log.info("worker.stopped")
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        self._acks(message).delivered(message.delivery_tag or 0)
         await self._track(self._handle(message))
 
     async def _on_held_message(self, message: AbstractIncomingMessage) -> None:
+        self._acks(message).delivered(message.delivery_tag or 0)
         await self._track(self._handle(message, held_since=held_since(message.headers)))
+
+    def _acks(self, message: AbstractIncomingMessage) -> AckBatcher:
+        """The ack batcher of the message's channel (a reconnect brings a new one)."""
+        channel = message.channel
+        batcher = self._batchers.get(id(channel))
+        if batcher is None:
+            self._batchers = {k: b for k, b in self._batchers.items() if not b.closed}
+            batcher = self._batchers[id(channel)] = AckBatcher(channel)
+        return batcher
 
     async def _track(self, handling: Coroutine[Any, Any, None]) -> None:
         task = asyncio.current_task()
@@ -295,12 +310,13 @@ class Worker:
                 self.metrics.throttled.labels(URL(hold.url).host or "").inc()
             else:
                 await self._publish_final(attempt, result, failure)
-            await message.ack()
+            self._acks(message).settle(message.delivery_tag or 0)
         except CONNECTION_ERRORS as exc:
             log.warning("worker.broker_lost", event_id=result.event_id, error=str(exc))
         except Exception:  # requeue; the delivery limit bounds the loop
             log.exception("worker.finish_failed", event_id=result.event_id)
             await _requeue(message)
+            self._acks(message).forget(message.delivery_tag or 0)
 
     async def _publish_final(
         self, attempt: Attempt, result: ActionResult, failure: StepFailure | None

@@ -1,0 +1,92 @@
+"""The ack batcher's rules: never ack what is not settled; few frames; no long waits."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+from aiormq.abc import AbstractChannel
+
+from actionrelay.acks import AckBatcher
+
+
+class RecordedAcks:
+    """Stands in for the channel: records the ack frames a batcher would send."""
+
+    is_closed = False
+
+    def __init__(self) -> None:
+        self.frames: list[tuple[int, bool]] = []
+
+    async def basic_ack(self, delivery_tag: int, multiple: bool = False, **_: Any) -> None:
+        self.frames.append((delivery_tag, multiple))
+
+
+def batcher(**options: float) -> tuple[AckBatcher, RecordedAcks]:
+    channel = RecordedAcks()
+    return AckBatcher(cast(AbstractChannel, channel), **options), channel
+
+
+async def test_settled_in_order_are_acked_with_one_multiple_frame() -> None:
+    acks, channel = batcher()
+    for tag in range(1, 6):
+        acks.delivered(tag)
+    for tag in range(1, 6):
+        acks.settle(tag)
+    await asyncio.sleep(0.01)
+    assert channel.frames == [(5, True)]
+
+
+async def test_nothing_unsettled_is_ever_acked() -> None:
+    acks, channel = batcher(straggler_seconds=10)
+    for tag in range(1, 6):
+        acks.delivered(tag)
+    for tag in (1, 2, 4, 5):
+        acks.settle(tag)
+    await asyncio.sleep(0.01)
+    assert channel.frames == [(2, True)]  # 3 is still out, so 4 and 5 wait
+    acks.settle(3)
+    await asyncio.sleep(0.01)
+    assert channel.frames == [(2, True), (5, True)]
+
+
+async def test_a_slow_predecessor_does_not_hold_settled_ones_for_long() -> None:
+    acks, channel = batcher(straggler_seconds=0.02)
+    for tag in range(1, 4):
+        acks.delivered(tag)
+    acks.settle(2)
+    acks.settle(3)
+    await asyncio.sleep(0.06)
+    assert sorted(channel.frames) == [(2, False), (3, False)]
+    acks.settle(1)
+    await asyncio.sleep(0.01)
+    assert channel.frames[-1] == (3, True)  # covers 1; 2 and 3 were already acked
+
+
+async def test_a_nacked_delivery_no_longer_blocks_the_others() -> None:
+    acks, channel = batcher(straggler_seconds=10)
+    for tag in (1, 2):
+        acks.delivered(tag)
+    acks.forget(1)
+    acks.settle(2)
+    await asyncio.sleep(0.01)
+    assert channel.frames == [(2, True)]
+
+
+async def test_drain_sends_everything_settled_now() -> None:
+    acks, channel = batcher(flush_seconds=10, straggler_seconds=10)
+    for tag in (1, 2, 3):
+        acks.delivered(tag)
+    acks.settle(1)
+    acks.settle(3)
+    await acks.drain()
+    assert sorted(channel.frames) == [(1, True), (3, False)]
+
+
+async def test_a_closed_channel_gets_no_frames() -> None:
+    acks, channel = batcher()
+    channel.is_closed = True
+    acks.delivered(1)
+    acks.settle(1)
+    await asyncio.sleep(0.01)
+    assert channel.frames == []
