@@ -127,7 +127,10 @@ class HttpClient:
             ttl_dns_cache=300,
             resolver=GuardedResolver(self._egress),
         )
-        self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
+        # No aiohttp timers: call() bounds the whole exchange with one asyncio.timeout.
+        self._session = aiohttp.ClientSession(
+            connector=connector, auto_decompress=True, timeout=aiohttp.ClientTimeout(total=None)
+        )
         self.state = ClientState.OPEN
 
     async def close(self) -> None:
@@ -247,6 +250,9 @@ class HttpClient:
 
 
 async def _read_limited(resp: aiohttp.ClientResponse) -> tuple[bytes, bool]:
+    length = resp.content_length
+    if length is not None and length <= MAX_RESPONSE_BYTES:
+        return await resp.read(), False  # the common case: one read, no chunk loop
     chunks: list[bytes] = []
     size = 0
     async for chunk in resp.content.iter_chunked(64 * 1024):
