@@ -59,18 +59,24 @@ class AckBatcher:
     def forget(self, tag: int) -> None:
         """``tag`` was settled another way (nacked); it no longer holds up the others."""
         self._acked_alone.add(tag)
-        self._advance()
+        if self._flushing is None:
+            loop = asyncio.get_running_loop()
+            self._flushing = loop.call_later(self._flush_seconds, self._flush)
 
     def _advance(self) -> int | None:
-        """Drop the settled prefix; returns the highest tag a multiple ack may cover."""
+        """Drop the settled prefix; returns the highest tag a multiple ack may name.
+
+        Only a tag still outstanding may be named: RabbitMQ closes the channel on
+        a multiple ack whose own tag was already acked or nacked.
+        """
         highest = None
         while self._order and (
             self._order[0] in self._settled or self._order[0] in self._acked_alone
         ):
             tag = self._order.popleft()
-            self._settled.pop(tag, None)
+            if self._settled.pop(tag, None) is not None:
+                highest = tag
             self._acked_alone.discard(tag)
-            highest = tag
         return highest
 
     def _flush(self) -> None:

@@ -78,47 +78,54 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
             "RabbitMQ. At-least-once; every call carries Idempotency-Key: <event_id>.",
         },
         "defaultContentType": "application/json",
-        "channels": {
-            "requests": {
-                "address": s.request_queue,
-                "description": "Durable quorum queue the workers consume.",
-                "messages": {"StepEvent": {"$ref": "#/components/messages/StepEvent"}},
-            },
-            "results": {
-                "address": f"{s.results_exchange}/{{action}}.{{status}}",
-                "description": "Topic exchange; routing key <action>.<status>. A queue "
-                f"{s.results_queue} is bound to #. Results go to reply_to instead when set.",
-                "parameters": {"action": {}, "status": {}},
-                "messages": {"ActionResult": {"$ref": "#/components/messages/ActionResult"}},
-            },
-            "deadLetters": {
-                "address": s.dead_letter_queue,
-                "description": "Final failures, with why in x-actionrelay-* headers.",
-                "messages": {"DeadLetter": {"$ref": "#/components/messages/DeadLetter"}},
-            },
-        },
-        "operations": {
-            "consumeStepEvents": {
-                "action": "receive",
-                "channel": {"$ref": "#/channels/requests"},
-                "messages": [{"$ref": "#/channels/requests/messages/StepEvent"}],
-            },
-            "publishResults": {
-                "action": "send",
-                "channel": {"$ref": "#/channels/results"},
-                "messages": [{"$ref": "#/channels/results/messages/ActionResult"}],
-            },
-            "deadLetter": {
-                "action": "send",
-                "channel": {"$ref": "#/channels/deadLetters"},
-                "messages": [{"$ref": "#/channels/deadLetters/messages/DeadLetter"}],
-            },
-        },
+        "channels": _channels(s),
+        "operations": OPERATIONS,
         "components": {
             "messages": {"StepEvent": step, "ActionResult": result, "DeadLetter": dead},
             "schemas": _schemas(),
         },
     }
+
+
+def _channels(s: Settings) -> dict[str, Any]:
+    return {
+        "requests": {
+            "address": s.request_queue,
+            "description": "Durable quorum queue the workers consume.",
+            "messages": {"StepEvent": {"$ref": "#/components/messages/StepEvent"}},
+        },
+        "results": {
+            "address": f"{s.results_exchange}/{{action}}.{{status}}",
+            "description": "Topic exchange; routing key <action>.<status>. A queue "
+            f"{s.results_queue} is bound to #. Results go to reply_to instead when set.",
+            "parameters": {"action": {}, "status": {}},
+            "messages": {"ActionResult": {"$ref": "#/components/messages/ActionResult"}},
+        },
+        "deadLetters": {
+            "address": s.dead_letter_queue,
+            "description": "Final failures, with why in x-actionrelay-* headers.",
+            "messages": {"DeadLetter": {"$ref": "#/components/messages/DeadLetter"}},
+        },
+    }
+
+
+OPERATIONS = {
+    "consumeStepEvents": {
+        "action": "receive",
+        "channel": {"$ref": "#/channels/requests"},
+        "messages": [{"$ref": "#/channels/requests/messages/StepEvent"}],
+    },
+    "publishResults": {
+        "action": "send",
+        "channel": {"$ref": "#/channels/results"},
+        "messages": [{"$ref": "#/channels/results/messages/ActionResult"}],
+    },
+    "deadLetter": {
+        "action": "send",
+        "channel": {"$ref": "#/channels/deadLetters"},
+        "messages": [{"$ref": "#/channels/deadLetters/messages/DeadLetter"}],
+    },
+}
 
 
 def render() -> str:

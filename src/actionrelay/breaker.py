@@ -49,6 +49,10 @@ class CircuitBreaker:
         self._probe_out = True
         return Admission(call=True, probe=True)
 
+    def cancel_probe(self) -> None:
+        """The probe was let through but no call was made (held, capped): allow another."""
+        self._probe_out = False
+
     def record(self, *, failed: bool, now: float) -> BreakerState | None:
         """Count an outcome; returns the new state when it changed."""
         before = self.state

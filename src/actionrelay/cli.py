@@ -7,13 +7,15 @@ import asyncio
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Literal, get_args, get_origin
 
 import click
 import orjson
-from pydantic import ValidationError
 
 from actionrelay.catalog import load_catalog
+from actionrelay.cli_actions import list_actions, test_action, validate_actions
+from actionrelay.cli_dlq import dlq
+from actionrelay.cli_ops import amqp_url_option, publish, settings_from
 from actionrelay.errors import ActionRelayError, ConfigError
 from actionrelay.logs import configure_logging
 from actionrelay.secret import Redactor
@@ -28,7 +30,10 @@ def settings_options(func: F) -> F:
     for name, info in reversed(Settings.model_fields.items()):
         env = f"ACTIONRELAY_{name.upper()}"
         default = "generated" if info.default_factory else info.default
-        choices = get_args(info.annotation)
+        default = {"": "empty", None: "unset"}.get(default, default)
+        # Only a Literal is a choice: ``str | None`` has args too, and must stay free text.
+        literal = get_origin(info.annotation) is Literal
+        choices = get_args(info.annotation) if literal else ()
         kind: Any = click.Choice(choices) if choices else OPTION_TYPES.get(info.annotation)
         flags = ["--actions", "--actions-dir"] if name == "actions_dir" else []
         func = click.option(
@@ -57,15 +62,6 @@ def run_loop(main: Coroutine[Any, Any, None], kind: str = "auto") -> None:
         runner.run(main)
 
 
-def build_settings(overrides: dict[str, Any]) -> Settings:
-    given = {k: v for k, v in overrides.items() if v is not None}
-    try:
-        return Settings(**given)
-    except ValidationError as exc:
-        lines = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-        raise click.UsageError("invalid settings: " + "; ".join(lines)) from exc
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="actionrelay")
 def main() -> None:
@@ -80,7 +76,7 @@ def run(**overrides: Any) -> None:
     Every option can also be set with its ACTIONRELAY_ environment variable;
     an option given on the command line wins.
     """
-    settings = build_settings(overrides)
+    settings = settings_from(**overrides)
     from actionrelay.service import serve
 
     try:
@@ -101,23 +97,11 @@ def actions() -> None:
     """Inspect and check the action catalog."""
 
 
-@actions.command()
-@click.option(
-    "--actions",
-    "actions_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Action files directory [env ACTIONRELAY_ACTIONS_DIR; default: actions].",
-)
-def validate(actions_dir: Path | None) -> None:
-    """Load every action file and report each problem (file, field, reason); exit 1 on any."""
-    settings = build_settings({"actions_dir": actions_dir})
-    try:
-        catalog = load_catalog(settings.actions_dir)
-    except ConfigError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(1)
-    click.echo(f"{len(catalog)} actions valid in {settings.actions_dir}")
+actions.add_command(validate_actions)
+actions.add_command(list_actions)
+actions.add_command(test_action)
+main.add_command(dlq)
+main.add_command(publish)
 
 
 @main.command("demo-api")
@@ -130,17 +114,6 @@ def demo_api(host: str, port: int) -> None:
     from actionrelay.demo_api import make_app
 
     web.run_app(make_app(), host=host, port=port)
-
-
-# Operating commands (issue 6), defined in their own modules and registered here.
-from actionrelay.cli_actions import list_actions, test_action  # noqa: E402
-from actionrelay.cli_dlq import dlq  # noqa: E402
-from actionrelay.cli_ops import publish  # noqa: E402
-
-actions.add_command(list_actions)
-actions.add_command(test_action)
-main.add_command(dlq)
-main.add_command(publish)
 
 
 @main.command("asyncapi")
@@ -160,12 +133,12 @@ def asyncapi_command() -> None:
     show_default=True,
     help="Example actions that call the demo API (DEMO_API_URL is set for them).",
 )
-@click.option("--amqp-url", default=None, help="RabbitMQ [env ACTIONRELAY_AMQP_URL].")
+@amqp_url_option
 def demo_command(actions_dir: Path, amqp_url: str | None) -> None:
     """See actionrelay work: demo API + worker on throw-away queues, example events, results."""
     from actionrelay.demo import run_demo
 
-    settings = build_settings({"actions_dir": actions_dir, "amqp_url": amqp_url})
+    settings = settings_from(actions_dir=actions_dir, amqp_url=amqp_url)
     configure_logging("error", "console")
     try:
         results = asyncio.run(run_demo(settings))

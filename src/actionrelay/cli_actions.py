@@ -1,4 +1,4 @@
-"""``actionrelay actions list`` and ``actionrelay actions test``."""
+"""``actionrelay actions validate``, ``actions list`` and ``actions test``."""
 
 from __future__ import annotations
 
@@ -26,6 +26,15 @@ def load_or_exit(actions_dir: Path) -> Catalog:
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(EXIT_PROBLEM)
+
+
+@click.command("validate")
+@click.option("--actions", "actions_dir", type=click.Path(path_type=Path), help=ACTIONS_DIR_HELP)
+def validate_actions(actions_dir: Path | None) -> None:
+    """Load every action file and report each problem (file, field, reason); exit 1 on any."""
+    settings = settings_from(actions_dir=actions_dir)
+    catalog = load_or_exit(settings.actions_dir)
+    click.echo(f"{len(catalog)} actions valid in {settings.actions_dir}")
 
 
 @click.command("list", short_help="Table of the actions (exit 1 on an invalid file).")

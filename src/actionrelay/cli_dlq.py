@@ -32,7 +32,9 @@ from actionrelay.triage import DeadLetterFilter, DeadLetterStats
 
 R = TypeVar("R", bound=ScanReport)
 SHOWN_ROWS = 50
-# RabbitMQ 4.0-4.2 count every inspection against a quorum queue's delivery limit (default 20).
+# Every inspection is a delivery. RabbitMQ 4 gives a quorum queue without its own
+# x-delivery-limit a limit of 20, so a dead-letter queue declared by an older actionrelay
+# would start dropping dead letters after 20 inspections: warn well before that.
 DELIVERY_COUNT_WARNING = 10
 
 
@@ -58,9 +60,9 @@ def run_scan(console: Console, verb: str, scan: Callable[[Progress], Coroutine[A
     if report.max_delivery_count >= DELIVERY_COUNT_WARNING:
         console.print(
             f"[yellow]warning:[/] a dead letter in {report.queue} was delivered "
-            f"{report.max_delivery_count} times. On RabbitMQ 4.0-4.2 a quorum queue drops a "
-            "message after 20 deliveries unless a policy sets delivery-limit -1 on it: "
-            "see docs/operations.md"
+            f"{report.max_delivery_count} times. On RabbitMQ 4 a quorum queue declared without "
+            "x-delivery-limit (as by an actionrelay older than this one) drops a message after "
+            "20 deliveries; give it a delivery-limit policy: see docs/operations.md"
         )
     return report
 

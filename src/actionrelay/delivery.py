@@ -11,7 +11,7 @@ import asyncio
 import enum
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 
 import aiohttp
@@ -98,6 +98,8 @@ class Prepared:
     url: URL
     headers: dict[str, str]
     token: str | None = None
+    # Lower-case names of headers carrying credentials: never sent to another origin.
+    credentials: set[str] = field(default_factory=lambda: {"authorization"})
 
 
 class HttpClient:
@@ -184,6 +186,7 @@ class HttpClient:
             value = auth.value.get_secret_value()
             if auth.location == "header":
                 prepared.headers[auth.name] = value
+                prepared.credentials.add(auth.name.lower())
             else:
                 prepared.url = prepared.url.update_query({auth.name: value})
         elif isinstance(auth, BearerAuth):
@@ -196,6 +199,7 @@ class HttpClient:
                 prepared.headers["Authorization"] = f"Bearer {token}"
             elif send_as == "header" and name:
                 prepared.headers[name] = token
+                prepared.credentials.add(name.lower())
             elif name:
                 prepared.url = prepared.url.update_query({name: token})
         return prepared
@@ -204,7 +208,12 @@ class HttpClient:
         self, request: OutboundRequest, prepared: Prepared, tls: ssl.SSLContext | bool
     ) -> HttpResponse:
         return await self.exchange(
-            request.method, prepared.url, prepared.headers, request.body, tls
+            request.method,
+            prepared.url,
+            prepared.headers,
+            request.body,
+            tls,
+            credentials=frozenset(prepared.credentials),
         )
 
     async def exchange(
@@ -214,8 +223,15 @@ class HttpClient:
         headers: dict[str, str],
         body: bytes | None,
         tls: ssl.SSLContext | bool = True,
+        *,
+        credentials: frozenset[str] | None = frozenset({"authorization"}),
     ) -> HttpResponse:
-        """One request with redirects followed by hand, each hop checked by the egress policy."""
+        """One request with redirects followed by hand, each hop checked by the egress policy.
+
+        Headers named in ``credentials`` are dropped when a redirect leaves the
+        origin; ``credentials=None`` means everything sent is a credential (a token
+        request), so such a redirect is refused outright.
+        """
         if self._session is None or self.state is not ClientState.OPEN:
             raise RuntimeError("HttpClient is not open")
         for _ in range(MAX_REDIRECTS + 1):
@@ -234,14 +250,21 @@ class HttpClient:
             if resp.status == 303 or (resp.status in (301, 302) and method == "POST"):
                 method, body = "GET", None
             if target.origin() != url.origin():
-                headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+                if credentials is None:
+                    raise ConnectFailure(
+                        f"{url.host} redirected a credential request to {target.origin()}; "
+                        "credentials are not sent to another origin"
+                    )
+                headers = {k: v for k, v in headers.items() if k.lower() not in credentials}
             url = target
         raise TooManyRedirects(f"{url.host} redirected more than {MAX_REDIRECTS} times")
 
     async def _fetch_token(self, request: TokenRequest) -> TokenAnswer:
         where = f"token endpoint {request.url.with_query(None)}"
         try:
-            answer = await self.exchange(request.method, request.url, request.headers, request.body)
+            answer = await self.exchange(
+                request.method, request.url, request.headers, request.body, credentials=None
+            )
         except (ConnectFailure, TooManyRedirects) as exc:
             self._on_token_fetch("error")
             raise AuthFailure(f"{where}: {exc.message}", retryable=exc.retryable) from exc

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -140,14 +140,13 @@ class DeadLetterQueue:
     ) -> ScanReport:
         """Call ``visit`` for each matching dead letter (at most ``limit``); change nothing."""
         report = ScanReport(self.queue)
-        async with self._held(report) as scan:
-            while (limit is None or report.matched < limit) and (item := await scan.next()):
-                report.scanned += 1
-                if criteria.matches(item[1]):
-                    report.matched += 1
-                    visit(item[1])
-                if progress:
-                    progress(report.scanned, report.depth)
+        async with (
+            self._held(report) as scan,
+            aclosing(_each(scan, criteria, report, limit, progress)) as held,
+        ):
+            async for (_, letter), matched in held:
+                if matched:
+                    visit(letter)
         return report
 
     async def replay(
@@ -166,19 +165,16 @@ class DeadLetterQueue:
         async with self._held(report) as scan:
             pending: list[Held] = []
             all_match = True  # every message held so far is being replayed
-            while (limit is None or report.matched < limit) and (item := await scan.next()):
-                report.scanned += 1
-                if criteria.matches(item[1]):
-                    report.matched += 1
-                    pending.append(item)
-                else:
-                    all_match = False
-                if len(pending) >= batch and not await self._flush(
-                    scan.channel, pending, report, all_match
-                ):
-                    break
-                if progress:
-                    progress(report.scanned, report.depth)
+            async with aclosing(_each(scan, criteria, report, limit, progress)) as held:
+                async for item, matched in held:
+                    if matched:
+                        pending.append(item)
+                    else:
+                        all_match = False
+                    if len(pending) >= batch and not await self._flush(
+                        scan.channel, pending, report, all_match
+                    ):
+                        break
             if pending:
                 await self._flush(scan.channel, pending, report, all_match)
         return report
@@ -192,15 +188,14 @@ class DeadLetterQueue:
     ) -> PurgeReport:
         """Delete (ack) matching dead letters; the others go back untouched."""
         report = PurgeReport(self.queue)
-        async with self._held(report) as scan:
-            while (limit is None or report.matched < limit) and (item := await scan.next()):
-                report.scanned += 1
-                if criteria.matches(item[1]):
-                    report.matched += 1
-                    await guarded(item[0].ack())
+        async with (
+            self._held(report) as scan,
+            aclosing(_each(scan, criteria, report, limit, progress)) as held,
+        ):
+            async for (message, _), matched in held:
+                if matched:
+                    await guarded(message.ack())
                     report.purged += 1
-                if progress:
-                    progress(report.scanned, report.depth)
         return report
 
     async def _flush(
@@ -246,3 +241,24 @@ class DeadLetterQueue:
                 timeout=PUBLISH_TIMEOUT_SECONDS,
             )
         )
+
+
+async def _each(
+    scan: HeldScan,
+    criteria: DeadLetterFilter,
+    report: ScanReport,
+    limit: int | None,
+    progress: Progress | None,
+) -> AsyncGenerator[tuple[Held, bool], None]:
+    """Each held message, head first, with whether it matches; stops after ``limit`` matches.
+
+    ``report`` counts what was read and matched; ``progress`` hears of each message
+    once the caller has dealt with it.
+    """
+    while (limit is None or report.matched < limit) and (item := await scan.next()):
+        report.scanned += 1
+        matched = criteria.matches(item[1])
+        report.matched += matched
+        yield item, matched
+        if progress:
+            progress(report.scanned, report.depth)

@@ -1,17 +1,26 @@
 """The exception tree of actionrelay.
 
 Every failure is classified once, where it is raised, and its class decides the
-fate of the step event::
+fate of the step event. Classes defined beside the code that raises them are
+named with their module::
 
     ActionRelayError
     ├── ConfigError                 startup only: bad settings or action files
     │   └── CatalogError            one or more action files are invalid
+    ├── BrokerUnavailable (broker)  RabbitMQ unreachable or the connection was lost
+    ├── QueueNotFound (holding)     dlq tools: the queue or the replay target is missing
+    ├── NotDelivered (step_publisher), NoResultYet (step_publisher)   ``actionrelay publish``
     └── StepFailure                 one step event could not be delivered
+        ├── InternalError (attempt)     a bug; dead-lettered so that it is not lost
+        ├── AuthFailure (auth)          credentials not obtained; ``retryable`` per instance
         ├── PermanentFailure        retrying cannot help; result + dead letter
         │   ├── InvalidEvent        the message is not a usable step event
-        │   ├── UnknownAction       the event names no action in the catalog
-        │   ├── PayloadError        the event's params do not fit the action
-        │   └── DeadlineExpired     the step can no longer be useful
+        │   │   ├── UnknownAction   the event names no action in the catalog
+        │   │   ├── PayloadError    the event's params do not fit the action
+        │   │   └── ForbiddenDestination (egress)   the egress policy refuses the call
+        │   ├── DeadlineExpired     the step can no longer be useful
+        │   ├── TooManyRedirects (delivery)
+        │   └── Capped (gate)       over an endpoint's cap: result "capped", no dead letter
         ├── HttpStatusError         non-2xx; retry.is_retryable() decides by status
         └── TransientFailure        the same call may succeed later
             ├── CallTimeout         no complete answer within the timeout

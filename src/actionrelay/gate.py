@@ -7,9 +7,10 @@ holding queue (``Hold``), or end with status capped (``Capped``).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import structlog
@@ -17,11 +18,17 @@ from yarl import URL
 
 from actionrelay.breaker import CircuitBreaker
 from actionrelay.endpoint import Breaker, EndpointConfig, EndpointTable
-from actionrelay.errors import ConnectFailure, HttpStatusError, PermanentFailure, StepFailure
-from actionrelay.limiter import RateLimits
+from actionrelay.errors import (
+    CallTimeout,
+    ConnectFailure,
+    PermanentFailure,
+    StepFailure,
+)
+from actionrelay.limiter import LimitsUnavailable, RateLimits
 from actionrelay.metrics import BREAKER_STATES, Metrics
 
 log = structlog.get_logger("actionrelay.gate")
+STORE_DOWN_WAIT_SECONDS = 5.0
 
 
 class Capped(PermanentFailure):
@@ -90,17 +97,31 @@ class EndpointGate:
         endpoint = self.table.find(method, url)
         key = endpoint.key if endpoint else str(url.origin())
         host = url.host or ""
-        admission = self._breaker(key, endpoint).admit(time.monotonic())
+        if endpoint is not None and endpoint.throttling is not None and held_since is None:
+            raise Hold(endpoint)  # before the breaker: a probe it lets out must be a call
+        breaker = self._breaker(key, endpoint)
+        admission = breaker.admit(time.monotonic())
         if admission.probe:
             log.warning("endpoint.breaker", endpoint=key, state="half_open", note="probe call")
             self.metrics.breaker_state.labels(host).set(BREAKER_STATES["half_open"])
         if not admission.call:
             raise Park(admission.wait_seconds, f"circuit open for {url.origin()}")
-        if endpoint is None:
-            return Passage(None, key, host)
-        if endpoint.throttling is not None:
-            if held_since is None:
-                raise Hold(endpoint)
+        try:
+            if endpoint is not None:
+                await self._limit(endpoint, host, held_since)
+        except LimitsUnavailable as exc:
+            if admission.probe:
+                breaker.cancel_probe()
+            raise Park(STORE_DOWN_WAIT_SECONDS, f"endpoint limits unavailable: {exc}") from exc
+        except BaseException:
+            if admission.probe:
+                breaker.cancel_probe()
+            raise
+        return Passage(endpoint, key, host)
+
+    async def _limit(self, endpoint: EndpointConfig, host: str, held_since: float | None) -> None:
+        """Throttling then capping; raises Capped when the call may not be made."""
+        if endpoint.throttling is not None and held_since is not None:
             give_up_at = held_since + endpoint.throttling.max_wait_seconds
             admitted = await self.limits.wait_for_slot(endpoint, give_up_at)
             self.metrics.queue_time.labels(host).observe(max(0.0, time.time() - held_since))
@@ -117,14 +138,24 @@ class EndpointGate:
                 f"over the cap of {endpoint.capping.max_calls} calls per "
                 f"{endpoint.capping.period_ms} ms for {endpoint.url}; no call made"
             )
-        return Passage(endpoint, key, host)
 
     @asynccontextmanager
-    async def connection(self, passage: Passage) -> AsyncIterator[None]:
+    async def connection(self, passage: Passage, wait_seconds: float) -> AsyncIterator[None]:
+        """One of the endpoint's ``max_connections``, waited for at most ``wait_seconds``."""
         if passage.endpoint is None:
             yield
             return
-        async with self.limits.connection(passage.endpoint):
+        async with AsyncExitStack() as stack:
+            try:
+                async with asyncio.timeout(wait_seconds):
+                    await stack.enter_async_context(self.limits.connection(passage.endpoint))
+            except TimeoutError as exc:
+                raise CallTimeout(
+                    f"no free connection to {passage.host} within {wait_seconds:g} s "
+                    "(the endpoint's max_connections are all in use)"
+                ) from exc
+            except LimitsUnavailable as exc:
+                raise ConnectFailure(f"endpoint limits unavailable: {exc}") from exc
             yield
 
     def record(self, passage: Passage, status: int | None, failure: StepFailure | None) -> None:
@@ -133,9 +164,7 @@ class EndpointGate:
         breaker = self._breakers[passage.breaker_key]
         changed = breaker.record(failed=failed, now=time.monotonic())
         if changed is not None:
-            self.metrics.breaker_state.labels(passage.breaker_key).set(
-                BREAKER_STATES[changed.value]
-            )
+            self.metrics.breaker_state.labels(passage.host).set(BREAKER_STATES[changed.value])
             log.warning(
                 "endpoint.breaker",
                 endpoint=passage.breaker_key,
@@ -152,7 +181,3 @@ class EndpointGate:
             spec = endpoint.breaker if endpoint else self._default_breaker
             breaker = self._breakers[key] = CircuitBreaker(spec.failures, spec.cool_down_seconds)
         return breaker
-
-
-def status_of(failure: StepFailure | None) -> int | None:
-    return failure.http_status if isinstance(failure, HttpStatusError) else None

@@ -13,8 +13,8 @@ import asyncio
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 
 import coredis
@@ -22,8 +22,10 @@ import structlog
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
 
 from actionrelay.endpoint import EndpointConfig
+from actionrelay.errors import ActionRelayError, ConfigError
 
 log = structlog.get_logger("actionrelay.limiter")
 
@@ -60,6 +62,27 @@ class Adaptation:
         return True
 
 
+class LimitsUnavailable(ActionRelayError):
+    """The store that counts endpoint limits (Redis) did not answer."""
+
+
+# What the Redis clients raise when Redis is down; translated here, once.
+STORE_ERRORS: tuple[type[BaseException], ...] = (
+    coredis.exceptions.RedisError,
+    StorageError,
+    ConnectionError,
+    OSError,
+)
+
+
+@contextmanager
+def store_errors() -> Iterator[None]:
+    try:
+        yield
+    except STORE_ERRORS as exc:
+        raise LimitsUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
 class RateLimits:
     """Capping, throttling and connection limits for every configured endpoint."""
 
@@ -67,7 +90,7 @@ class RateLimits:
         self.shared = redis_url is not None
         self._client = coredis.Redis.from_url(redis_url) if redis_url else None
         self._storage: Storage = (
-            RedisStorage(redis_url.replace("redis://", "async+redis://", 1))
+            RedisStorage(redis_url.replace("redis://", "async+redis://", 1), wrap_exceptions=True)
             if redis_url
             else MemoryStorage()
         )
@@ -78,8 +101,13 @@ class RateLimits:
 
     async def check(self) -> None:
         """Fail at start, not at the first call, when Redis is unreachable."""
-        if not await self._storage.check():
-            raise ConnectionError("Redis for rate limits does not answer")
+        try:
+            with store_errors():
+                answered = await self._storage.check()
+        except LimitsUnavailable as exc:
+            raise ConfigError(f"Redis for endpoint limits: {exc}") from exc
+        if not answered:
+            raise ConfigError("Redis for endpoint limits does not answer (ACTIONRELAY_REDIS_URL)")
 
     async def allow_call(self, endpoint: EndpointConfig) -> bool:
         """Capping: one call if the sliding window has room (retries count too)."""
@@ -87,20 +115,15 @@ class RateLimits:
         if capping is None:
             return True
         item = _window(capping.max_calls, capping.period_ms)
-        return await self._limiter.hit(item, "cap", endpoint.key)
+        with store_errors():
+            return await self._limiter.hit(item, "cap", endpoint.key)
 
     def effective_rate(self, endpoint: EndpointConfig) -> float | None:
         if endpoint.throttling is None:
             return None
         adaptation = self._adaptations.setdefault(endpoint.key, Adaptation())
         if adaptation.recover(time.monotonic()):
-            log.info(
-                "endpoint.rate_recovering",
-                endpoint=endpoint.url,
-                effective_per_second=round(
-                    endpoint.throttling.max_per_second * adaptation.factor, 2
-                ),
-            )
+            log.info("endpoint.rate_recovering", **_rate_change(endpoint, adaptation))
         return endpoint.throttling.max_per_second * adaptation.factor
 
     def on_429(self, endpoint: EndpointConfig) -> None:
@@ -109,12 +132,7 @@ class RateLimits:
         adaptation = self._adaptations.setdefault(endpoint.key, Adaptation())
         if adaptation.on_429(time.monotonic()):
             log.warning(
-                "endpoint.rate_lowered",
-                endpoint=endpoint.url,
-                effective_per_second=round(
-                    endpoint.throttling.max_per_second * adaptation.factor, 2
-                ),
-                reason="HTTP 429",
+                "endpoint.rate_lowered", reason="HTTP 429", **_rate_change(endpoint, adaptation)
             )
 
     async def wait_for_slot(self, endpoint: EndpointConfig, give_up_at: float) -> bool:
@@ -127,7 +145,9 @@ class RateLimits:
             while True:
                 rate = self.effective_rate(endpoint) or throttling.max_per_second
                 cost = max(1, round(throttling.max_per_second * COST_SCALE / rate))
-                if await self._limiter.hit(item, "throttle", endpoint.key, cost=cost):
+                with store_errors():
+                    admitted = await self._limiter.hit(item, "throttle", endpoint.key, cost=cost)
+                if admitted:
                     return True
                 wait = min(1.0, max(0.005, 1.0 / rate))
                 if time.time() + wait > give_up_at:
@@ -145,7 +165,8 @@ class RateLimits:
             async with self._local_slots.setdefault(endpoint.key, asyncio.Semaphore(limit)):
                 yield
             return
-        lease = await self._acquire_lease(endpoint.key, limit)
+        with store_errors():
+            lease = await self._acquire_lease(endpoint.key, limit)
         try:
             yield
         finally:
@@ -166,11 +187,31 @@ class RateLimits:
             await asyncio.sleep(0.01)
 
     async def _release_lease(self, key: str, member: str) -> None:
-        await asyncio.shield(self._redis().zrem(f"actionrelay:conn:{key}", [member]))
+        """Give the slot back; shielded, so a cancelled call still returns it.
+
+        Runs after the call: if Redis fails here, the call's outcome must still be
+        reported, and the lease expires by itself after ``LEASE_SECONDS``.
+        """
+        try:
+            await asyncio.shield(self._redis().zrem(f"actionrelay:conn:{key}", [member]))
+        except coredis.exceptions.RedisError as exc:
+            log.warning(
+                "endpoint.lease_not_released",
+                endpoint=key,
+                error=str(exc),
+                note=f"the connection slot frees itself within {LEASE_SECONDS:g} s",
+            )
 
     def _redis(self) -> coredis.Redis[bytes]:
         assert self._client is not None
         return self._client
+
+
+def _rate_change(endpoint: EndpointConfig, adaptation: Adaptation) -> dict[str, object]:
+    """The fields of the log line that reports a new effective rate."""
+    assert endpoint.throttling is not None
+    rate = endpoint.throttling.max_per_second * adaptation.factor
+    return {"endpoint": endpoint.url, "effective_per_second": round(rate, 2)}
 
 
 def _window(amount: int, period_ms: int) -> RateLimitItem:

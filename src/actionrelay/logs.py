@@ -65,9 +65,10 @@ def configure_logging(
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            # Tracebacks are text by now, so the redaction below masks them too.
+            structlog.processors.format_exc_info,
             redact_secrets,
             redactor or Redactor(),
-            structlog.processors.format_exc_info,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),

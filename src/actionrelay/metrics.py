@@ -20,7 +20,7 @@ class Metrics:
         self.calls = Counter(
             "actionrelay_calls",
             "HTTP calls made, by action, endpoint host and status_code (http_<code>, "
-            "timedout, internalError).",
+            "timedout, invalid for a refused redirect or address, internalError).",
             ["action", "endpoint", "status_code"],
             registry=r,
         )
@@ -42,7 +42,7 @@ class Metrics:
         )
         self.retries = Counter(
             "actionrelay_retries_scheduled",
-            "Events parked in a delay queue, by action and reason (retry, breaker).",
+            "Events parked in a delay queue, by action and reason (retry, park = breaker open).",
             ["action", "reason"],
             registry=r,
         )

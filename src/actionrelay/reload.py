@@ -18,7 +18,7 @@ import structlog
 
 from actionrelay.catalog import Catalog, load_catalog
 from actionrelay.endpoint import EndpointTable, load_endpoints
-from actionrelay.errors import CatalogError
+from actionrelay.errors import CatalogError, ConfigError
 
 log = structlog.get_logger("actionrelay.reload")
 
@@ -56,24 +56,43 @@ class CatalogWatcher:
         """Poll until cancelled."""
         while True:
             await asyncio.sleep(self._interval)
-            await asyncio.to_thread(self.check)
+            # Files are read in a thread; the swap itself happens here, on the event loop,
+            # so that no event ever sees half of the old catalog and half of the new one.
+            loaded = await asyncio.to_thread(self.load_if_changed)
+            if loaded is not None:
+                self.apply(*loaded)
 
-    def check(self) -> bool:
-        """Reload if the directory changed; True when a new catalog took effect."""
+    def load_if_changed(self) -> tuple[Catalog, EndpointTable] | None:
+        """The new catalog and endpoints when the directory changed and is valid, else None."""
         current = fingerprint(self._directory)
         if current == self._seen:
-            return False
+            return None
         self._seen = current
         try:
-            catalog = load_catalog(self._directory)
-            endpoints = load_endpoints(self._directory)
+            return load_catalog(self._directory), load_endpoints(self._directory)
         except CatalogError as exc:
-            log.error(
-                "catalog.reload_failed",
-                problems=exc.problems,
-                note="the previous actions stay in force until the files are fixed",
-            )
+            self._failed(exc.problems)
+            return None
+
+    def apply(self, catalog: Catalog, endpoints: EndpointTable) -> bool:
+        """Put a loaded catalog in force; True when it took effect."""
+        try:
+            self._apply(catalog, endpoints)
+        except ConfigError as exc:  # e.g. a TLS file that the new version names is unreadable
+            self._failed([str(exc)])
             return False
-        self._apply(catalog, endpoints)
         log.info("catalog.reloaded", actions=sorted(catalog), endpoints=len(endpoints.entries))
         return True
+
+    def check(self) -> bool:
+        """Reload now if the directory changed; True when a new catalog took effect."""
+        loaded = self.load_if_changed()
+        return loaded is not None and self.apply(*loaded)
+
+    @staticmethod
+    def _failed(problems: list[str]) -> None:
+        log.error(
+            "catalog.reload_failed",
+            problems=problems,
+            note="the previous actions stay in force until the files are fixed",
+        )

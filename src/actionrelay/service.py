@@ -12,7 +12,6 @@ from actionrelay.catalog import Catalog
 from actionrelay.delivery import HttpClient
 from actionrelay.egress import EgressPolicy, describe
 from actionrelay.endpoint import Breaker, load_endpoints
-from actionrelay.errors import ConfigError
 from actionrelay.gate import EndpointGate
 from actionrelay.health import HealthServer
 from actionrelay.limiter import RateLimits
@@ -100,10 +99,7 @@ async def build_gate(settings: Settings, metrics: Metrics) -> EndpointGate:
     table = load_endpoints(settings.actions_dir)
     limits = RateLimits(settings.redis_url)
     if settings.redis_url:
-        try:
-            await limits.check()
-        except Exception as exc:
-            raise ConfigError(f"ACTIONRELAY_REDIS_URL {settings.redis_url}: {exc}") from exc
+        await limits.check()
     log.info(
         "endpoint.limits",
         endpoints=len(table.entries),

@@ -31,7 +31,9 @@ class Settings(BaseSettings):
         ge=1,
         description="Deliveries of one message before the broker dead-letters it (quorum).",
     )
-    results_exchange: str = Field(default="actionrelay.results", description="Topic exchange.")
+    results_exchange: str = Field(
+        default="actionrelay.results", description="Topic exchange of result events."
+    )
     results_queue: str = Field(
         default="actionrelay.results", description="Durable queue bound to every result."
     )
@@ -44,7 +46,8 @@ class Settings(BaseSettings):
         default=25.0, ge=0, description="On SIGTERM, how long in-flight calls may finish."
     )
     worker_id: str = Field(
-        default_factory=_default_worker_id, description="Names this replica in logs."
+        default_factory=_default_worker_id,
+        description="Names this replica in logs and dead letters.",
     )
     allow_http_hosts: str = Field(
         default="",
@@ -74,12 +77,22 @@ class Settings(BaseSettings):
         description="OTLP/HTTP traces URL (http://collector:4318/v1/traces); spans around "
         "each call. Needs the otel extra.",
     )
-    http_host: str = Field(default="0.0.0.0", description="Address of /healthz and /readyz.")  # noqa: S104
+    http_host: str = Field(
+        default="0.0.0.0",  # noqa: S104 - probes and metrics are scraped from outside the pod
+        description="Address of /healthz, /readyz and /metrics.",
+    )
     http_port: int = Field(
-        default=9464, ge=0, le=65535, description="Port of /healthz and /readyz (0 = off)."
+        default=9464,
+        ge=0,
+        le=65535,
+        description="Port of /healthz, /readyz and /metrics (0 = off).",
     )
     event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
         default="auto", description="auto = uvloop when installed, else asyncio's own loop."
     )
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    log_format: Literal["json", "console"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Lowest level of the log lines written to stderr."
+    )
+    log_format: Literal["json", "console"] = Field(
+        default="json", description="json: one JSON object per line; console: for humans."
+    )

@@ -219,7 +219,7 @@ class Worker:
         with self.tracing.call(trace_headers(attempt.message), attributes) as span:
             request.headers.update(span.headers)
             try:
-                async with self.gate.connection(passage):
+                async with self.gate.connection(passage, timeout):
                     response = await self.http.call(request, timeout, self._endpoints[action.name])
             except StepFailure as exc:
                 span.finish(exc.status_code, exc.http_status)

@@ -359,14 +359,6 @@ class WorkerHarness:
             got.append(message)
         return got
 
-    async def collect_available(self, queue_name: str) -> list[AbstractIncomingMessage]:
-        """Whatever is on ``queue_name`` right now (acked)."""
-        queue = await self.channel.declare_queue(queue_name, passive=True)
-        got = []
-        while (message := await queue.get(no_ack=True, fail=False)) is not None:
-            got.append(message)
-        return got
-
     async def results(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
         messages = await self.collect(self.settings.results_queue, count, timeout)
         return [orjson.loads(m.body) for m in messages]

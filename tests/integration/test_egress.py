@@ -138,21 +138,41 @@ async def test_cloud_metadata_address_is_refused(harness: WorkerHarness) -> None
 # --- redirects --------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("auth", "header", "sent"),
+    [
+        pytest.param(
+            {"type": "bearer", "token": "for-the-first-host-only"},
+            "Authorization",
+            "Bearer for-the-first-host-only",
+            id="bearer",
+        ),
+        pytest.param(
+            {"type": "api_key", "name": "X-Api-Key", "value": "key-for-first-host", "in": "header"},
+            "X-Api-Key",
+            "key-for-first-host",
+            id="api-key-header",
+        ),
+    ],
+)
 async def test_redirect_to_an_allowed_server_is_followed_without_credentials(
-    harness: WorkerHarness, second_api: RecordingApi
+    harness: WorkerHarness,
+    second_api: RecordingApi,
+    auth: dict[str, str],
+    header: str,
+    sent: str,
 ) -> None:
     narrow(harness, allow_private_networks="127.0.0.1/32")
     harness.api.default = Reply(307, headers={"Location": f"{second_api.url}/moved"})
-    auth = {"type": "bearer", "token": "for-the-first-host-only"}
 
     result = await outcome(harness, {"name": "moved", "auth": auth})
 
     assert result["status"] == "success", result["error"]
     [first] = harness.api.received
     [second] = second_api.received
-    assert first.headers["Authorization"] == "Bearer for-the-first-host-only"
+    assert first.headers[header] == sent
     assert second.path == "/moved"
-    assert "Authorization" not in second.headers  # another origin
+    assert header not in second.headers  # another origin
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 from collections import Counter
 from typing import Any
@@ -137,3 +138,21 @@ async def test_sigkill_mid_load_loses_no_event(harness: WorkerHarness) -> None:
     assert await harness.depth(harness.settings.request_queue) == 0
     survivor_log = await harness.process_log(survivor)
     assert survivor_log.events("action.completed"), "the kill came after all the work was done"
+
+
+async def test_batched_acks_behind_a_slow_call_never_upset_the_broker(
+    harness: WorkerHarness,
+) -> None:
+    """A slow call finishing after faster ones were acked alone must not make RabbitMQ
+    close the channel (which would redeliver, and call again, everything in flight)."""
+    harness.action({"name": "mixed"})
+    harness.api.script(Reply(200, delay=0.4))  # the first call is slow, the rest are fast
+    await harness.start_worker()
+    for n in range(30):
+        await harness.publish({"event_id": f"m-{n}", "action": "mixed"})
+    results = await harness.results(30)
+    await asyncio.sleep(1.0)  # a redelivery would show up as a 31st call
+    assert len(harness.api.received) == 30
+    assert sorted(r["event_id"] for r in results) == sorted(f"m-{n}" for n in range(30))
+    assert await harness.depth(harness.settings.results_queue) == 0
+    assert await harness.depth(harness.settings.request_queue) == 0

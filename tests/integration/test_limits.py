@@ -163,7 +163,7 @@ async def test_a_throttled_backlog_does_not_starve_other_endpoints(
     b_done: set[str] = set()
     while len(b_done) < 100:
         assert time.monotonic() - started < 20, f"only {len(b_done)} of 100 B events done"
-        for result in await harness.collect_available(harness.settings.results_queue):
+        for result in await harness.drain(harness.settings.results_queue):
             body = orjson.loads(result.body)
             if body["action"] == "b":
                 assert body["status"] == "success"

@@ -90,7 +90,7 @@ async def test_sigkill_mid_schedule_loses_nothing(harness: WorkerHarness) -> Non
     await asyncio.sleep(1.5)  # let a late duplicate show up before counting
     answered.update(
         orjson.loads(m.body)["event_id"]
-        for m in await harness.collect_available(harness.settings.results_queue)
+        for m in await harness.drain(harness.settings.results_queue)
     )
     assert set(answered) == set(ids)
     duplicates = sum(answered.values()) - len(ids)

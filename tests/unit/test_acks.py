@@ -60,7 +60,8 @@ async def test_a_slow_predecessor_does_not_hold_settled_ones_for_long() -> None:
     assert sorted(channel.frames) == [(2, False), (3, False)]
     acks.settle(1)
     await asyncio.sleep(0.01)
-    assert channel.frames[-1] == (3, True)  # covers 1; 2 and 3 were already acked
+    # Only 1 is still outstanding: naming 3 again would make RabbitMQ close the channel.
+    assert channel.frames[-1] == (1, True)
 
 
 async def test_a_nacked_delivery_no_longer_blocks_the_others() -> None:
@@ -71,6 +72,17 @@ async def test_a_nacked_delivery_no_longer_blocks_the_others() -> None:
     acks.settle(2)
     await asyncio.sleep(0.01)
     assert channel.frames == [(2, True)]
+
+
+async def test_a_nack_after_later_deliveries_settled_still_acks_them() -> None:
+    acks, channel = batcher(straggler_seconds=10)
+    for tag in (1, 2, 3):
+        acks.delivered(tag)
+    acks.settle(2)
+    acks.settle(3)
+    acks.forget(1)
+    await asyncio.sleep(0.01)
+    assert channel.frames == [(3, True)]
 
 
 async def test_drain_sends_everything_settled_now() -> None:

@@ -1,6 +1,6 @@
 """Measure a shared endpoint cap across worker processes, as the server sees it.
 
-    .venv/bin/python benchmarks/limits.py [--workers 2] [--cap 50] [--offered 120] [--seconds 10]
+    .venv/bin/python benchmarks/shared_limits.py [--workers 2] [--cap 50] [--offered 120]
 
 Starts N `actionrelay run` processes sharing one Redis-backed cap on a local
 recording server, offers a steady stream of step events above the cap, and
