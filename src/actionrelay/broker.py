@@ -14,6 +14,7 @@ from typing import Any
 
 import aio_pika
 import aiormq
+import structlog
 from aio_pika.abc import (
     AbstractChannel,
     AbstractExchange,
@@ -28,6 +29,7 @@ from actionrelay.errors import ActionRelayError
 from actionrelay.event import ActionResult
 from actionrelay.settings import Settings
 
+log = structlog.get_logger("actionrelay.broker")
 ROUTABLE_NAME = re.compile(r"^[A-Za-z0-9_]{1,30}$")
 DEAD_LETTER_HEADER_PREFIX = "x-actionrelay-"
 HELD_SINCE = "x-actionrelay-held-since"
@@ -268,7 +270,8 @@ class Broker:
                     message, routing_key=reply_to, mandatory=True
                 )
             except aio_pika.exceptions.DeliveryError:
-                pass
+                # No queue by that name: the result still reaches the results queue.
+                log.info("result.reply_to_missing", reply_to=reply_to, event_id=result.event_id)
             else:
                 return
         exchange = self.topology.exchanges[self.settings.results_exchange]

@@ -90,8 +90,8 @@ async def _exchange(demo: Settings, worker: Worker, wait_seconds: float) -> list
     connection = await aio_pika.connect(
         demo.amqp_url, client_properties={"connection_name": "actionrelay demo client"}
     )
+    channel = await connection.channel()
     try:
-        channel = await connection.channel()
         replies = await channel.declare_queue(exclusive=True, auto_delete=True)
         for event in EVENTS:
             await channel.default_exchange.publish(

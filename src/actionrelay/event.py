@@ -53,7 +53,7 @@ class ActionResult(BaseModel):
     journey: dict[str, Any] | None = None
     profile_id: str | None = None
     status: ResultStatus
-    status_code: str = Field(description="http_<code>, timedout, invalid or internalError.")
+    status_code: str = Field(description="http_<code>, timedout, invalid, capped or internalError.")
     http_status: int | None = None
     response: Any = Field(default=None, description="Kept fields of the JSON response.")
     response_truncated: bool = Field(

@@ -19,6 +19,7 @@ from yarl import URL
 from actionrelay.breaker import CircuitBreaker
 from actionrelay.endpoint import Breaker, EndpointConfig, EndpointTable
 from actionrelay.errors import (
+    ActionRelayError,
     CallTimeout,
     ConnectFailure,
     PermanentFailure,
@@ -42,7 +43,7 @@ class Capped(PermanentFailure):
         return "capped"
 
 
-class Park(Exception):
+class Park(ActionRelayError):
     """Wait ``seconds`` in the broker without using an attempt (breaker open)."""
 
     def __init__(self, seconds: float, reason: str) -> None:
@@ -51,7 +52,7 @@ class Park(Exception):
         self.reason = reason
 
 
-class Hold(Exception):
+class Hold(ActionRelayError):
     """Queue behind the endpoint's throttle, in the broker."""
 
     def __init__(self, endpoint: EndpointConfig) -> None:
