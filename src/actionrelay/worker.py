@@ -1,8 +1,9 @@
 """The worker: step event in, third-party call, result event out.
 
-Ack policy, one rule per outcome (``Fate``):
+Ack policy, one rule per outcome (``Fate``, carried out by settle.py):
 - DONE: the result event is confirmed by the broker, then the event is acked;
-- RETRY: a copy waits in a delay queue (confirmed), then the event is acked;
+- RETRY / PARK: a copy waits in a delay queue (confirmed), then it is acked;
+- HOLD: a copy joins the endpoint's holding queue (confirmed), then it is acked;
 - DEAD: the final result and the dead letter are confirmed, then it is acked.
 A worker that dies before the ack leaves the event to RabbitMQ, which
 redelivers it (at-least-once); the quorum queue's delivery limit dead-letters
@@ -13,31 +14,24 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
-from yarl import URL
 
 from actionrelay import retry
-from actionrelay.acks import AckBatcher
 from actionrelay.action import ActionDefinition
 from actionrelay.attempt import (
-    HELD_SINCE_HEADER,
     Attempt,
     Fate,
     InternalError,
-    addressable,
     call_timeout,
-    dead_letter_metadata,
     held_since,
-    log_result,
     trace_headers,
 )
-from actionrelay.broker import CONNECTION_ERRORS, Broker
+from actionrelay.broker import Broker
 from actionrelay.catalog import Catalog
 from actionrelay.delivery import Endpoint, HttpClient
 from actionrelay.endpoint import Breaker, EndpointConfig, EndpointTable
@@ -50,6 +44,7 @@ from actionrelay.payload import build_request
 from actionrelay.result import check_status, failure_result, success_result
 from actionrelay.secret import Redactor
 from actionrelay.settings import Settings
+from actionrelay.settle import Settler
 from actionrelay.tracing import PassThrough, Tracing
 
 log = structlog.get_logger("actionrelay.worker")
@@ -86,7 +81,7 @@ class Worker:
         self._in_flight: set[asyncio.Task[Any]] = set()
         # Tasks still before their bookkeeping: the only ones shutdown may cancel.
         self._calling: set[asyncio.Task[Any]] = set()
-        self._batchers: dict[int, AckBatcher] = {}
+        self.settler = Settler(broker, self.metrics, settings)
         self._stop = asyncio.Event()
 
     def request_stop(self) -> None:
@@ -136,26 +131,16 @@ class Worker:
                 await asyncio.wait(pending)
             if abandoned:
                 log.warning("worker.abandoned", events=len(abandoned), note="will be redelivered")
-        for batcher in self._batchers.values():
-            await batcher.drain()
+        await self.settler.drain()
         log.info("worker.stopped")
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        self._acks(message).delivered(message.delivery_tag or 0)
+        self.settler.delivered(message)
         await self._track(self._handle(message))
 
     async def _on_held_message(self, message: AbstractIncomingMessage) -> None:
-        self._acks(message).delivered(message.delivery_tag or 0)
+        self.settler.delivered(message)
         await self._track(self._handle(message, held_since=held_since(message.headers)))
-
-    def _acks(self, message: AbstractIncomingMessage) -> AckBatcher:
-        """The ack batcher of the message's channel (a reconnect brings a new one)."""
-        channel = message.channel
-        batcher = self._batchers.get(id(channel))
-        if batcher is None:
-            self._batchers = {k: b for k, b in self._batchers.items() if not b.closed}
-            batcher = self._batchers[id(channel)] = AckBatcher(channel)
-        return batcher
 
     async def _track(self, handling: Coroutine[Any, Any, None]) -> None:
         task = asyncio.current_task()
@@ -202,7 +187,7 @@ class Worker:
             fate, delay, failure = self._decide(attempt, failure)
             result = self._failure_result(attempt, failure)
         self._calling.discard(asyncio.current_task())
-        await self._finish(attempt, fate, result, failure, delay, hold)
+        await self.settler.settle(attempt, fate, result, failure, delay, hold)
 
     async def _call(self, attempt: Attempt) -> ActionResult:
         attempt.event = event = parse_step_event(attempt.message.body)
@@ -284,78 +269,3 @@ class Worker:
             attempts=attempt.attempts,
             latency_ms=attempt.latency_ms,
         )
-
-    async def _finish(
-        self,
-        attempt: Attempt,
-        fate: Fate,
-        result: ActionResult,
-        failure: StepFailure | None,
-        delay: float,
-        hold: EndpointConfig | None = None,
-    ) -> None:
-        message = attempt.message
-        if message.channel.is_closed:
-            return  # the delivery died with its channel; RabbitMQ redelivers the event
-        action = result.action or "unknown"
-        try:
-            if fate in (Fate.RETRY, Fate.PARK):
-                await self._schedule_retry(attempt, result, delay)
-                self.metrics.retries.labels(action, fate.value).inc()
-            elif fate is Fate.HOLD:
-                assert hold is not None
-                # Integer milliseconds: AMQP carries a float as 32 bits, minutes off today.
-                held_at = {HELD_SINCE_HEADER: int(time.time() * 1000)}
-                await self.broker.publish_holding(message, hold, held_at)
-                self.metrics.throttled.labels(URL(hold.url).host or "").inc()
-            else:
-                await self._publish_final(attempt, result, failure)
-            self._acks(message).settle(message.delivery_tag or 0)
-        except CONNECTION_ERRORS as exc:
-            log.warning("worker.broker_lost", event_id=result.event_id, error=str(exc))
-        except Exception:  # requeue; the delivery limit bounds the loop
-            log.exception("worker.finish_failed", event_id=result.event_id)
-            await _requeue(message)
-            self._acks(message).forget(message.delivery_tag or 0)
-
-    async def _publish_final(
-        self, attempt: Attempt, result: ActionResult, failure: StepFailure | None
-    ) -> None:
-        message, action = attempt.message, result.action or "unknown"
-        if addressable(message, result):
-            await self.broker.publish_result(
-                result,
-                reply_to=message.reply_to,
-                correlation_id=message.correlation_id or message.message_id or result.event_id,
-                headers=trace_headers(message),
-            )
-        self.metrics.results.labels(action, result.status, result.status_code).inc()
-        if failure is not None:
-            metadata = dead_letter_metadata(attempt, result, failure, self.settings)
-            await self.broker.dead_letter(message, metadata)
-            self.metrics.dead_lettered.labels(action, failure.error_type).inc()
-        log_result(result)
-
-    async def _schedule_retry(self, attempt: Attempt, result: ActionResult, delay: float) -> None:
-        delay_ms = retry.quantize_delay_ms(delay)
-        headers = attempt.state.headers_after(attempt.called_at)
-        headers[HELD_SINCE_HEADER] = None  # a retry queues behind the throttle anew
-        if result.error is not None:
-            headers["x-actionrelay-last-error"] = result.error.message[:500]
-        queue = await self.broker.publish_retry(attempt.message, delay_ms, headers)
-        log.info(
-            "action.retry_scheduled",
-            event_id=result.event_id,
-            action=result.action,
-            status_code=result.status_code,
-            attempts=attempt.attempts,
-            delay_ms=delay_ms,
-            queue=queue,
-        )
-
-
-async def _requeue(message: AbstractIncomingMessage) -> None:
-    try:
-        await message.nack(requeue=True)
-    except CONNECTION_ERRORS:
-        log.warning("worker.broker_lost", note="event will be redelivered")

@@ -1,0 +1,135 @@
+"""Carrying out a step event's fate: publish what it needs, confirmed, then ack.
+
+One rule per ``Fate`` (see worker.py); an ack is sent only once everything the
+fate publishes is confirmed by the broker, and acks are batched (acks.py).
+"""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+from aio_pika.abc import AbstractIncomingMessage
+from yarl import URL
+
+from actionrelay import retry
+from actionrelay.acks import AckBatcher
+from actionrelay.attempt import (
+    HELD_SINCE_HEADER,
+    Attempt,
+    Fate,
+    addressable,
+    dead_letter_metadata,
+    log_result,
+    trace_headers,
+)
+from actionrelay.broker import CONNECTION_ERRORS, Broker
+from actionrelay.endpoint import EndpointConfig
+from actionrelay.errors import StepFailure
+from actionrelay.event import ActionResult
+from actionrelay.metrics import Metrics
+from actionrelay.settings import Settings
+
+log = structlog.get_logger("actionrelay.worker")
+
+
+class Settler:
+    def __init__(self, broker: Broker, metrics: Metrics, settings: Settings) -> None:
+        self._broker = broker
+        self._metrics = metrics
+        self._settings = settings
+        self._batchers: dict[int, AckBatcher] = {}
+
+    def delivered(self, message: AbstractIncomingMessage) -> None:
+        """Call in delivery order, as each message arrives."""
+        self._acks(message).delivered(message.delivery_tag or 0)
+
+    async def drain(self) -> None:
+        """Send every pending ack (graceful shutdown)."""
+        for batcher in self._batchers.values():
+            await batcher.drain()
+
+    def _acks(self, message: AbstractIncomingMessage) -> AckBatcher:
+        """The ack batcher of the message's channel (a reconnect brings a new one)."""
+        channel = message.channel
+        batcher = self._batchers.get(id(channel))
+        if batcher is None:
+            self._batchers = {k: b for k, b in self._batchers.items() if not b.closed}
+            batcher = self._batchers[id(channel)] = AckBatcher(channel)
+        return batcher
+
+    async def settle(
+        self,
+        attempt: Attempt,
+        fate: Fate,
+        result: ActionResult,
+        failure: StepFailure | None,
+        delay: float,
+        hold: EndpointConfig | None = None,
+    ) -> None:
+        """Publish what the event's fate needs, confirmed, then ack it."""
+        message = attempt.message
+        if message.channel.is_closed:
+            return  # the delivery died with its channel; RabbitMQ redelivers the event
+        action = result.action or "unknown"
+        try:
+            if fate in (Fate.RETRY, Fate.PARK):
+                await self._schedule_retry(attempt, result, delay)
+                self._metrics.retries.labels(action, fate.value).inc()
+            elif fate is Fate.HOLD:
+                assert hold is not None
+                # Integer milliseconds: AMQP carries a float as 32 bits, minutes off today.
+                held_at = {HELD_SINCE_HEADER: int(time.time() * 1000)}
+                await self._broker.publish_holding(message, hold, held_at)
+                self._metrics.throttled.labels(URL(hold.url).host or "").inc()
+            else:
+                await self._publish_final(attempt, result, failure)
+            self._acks(message).settle(message.delivery_tag or 0)
+        except CONNECTION_ERRORS as exc:
+            log.warning("worker.broker_lost", event_id=result.event_id, error=str(exc))
+        except Exception:  # requeue; the delivery limit bounds the loop
+            log.exception("worker.finish_failed", event_id=result.event_id)
+            await _requeue(message)
+            self._acks(message).forget(message.delivery_tag or 0)
+
+    async def _publish_final(
+        self, attempt: Attempt, result: ActionResult, failure: StepFailure | None
+    ) -> None:
+        message, action = attempt.message, result.action or "unknown"
+        if addressable(message, result):
+            await self._broker.publish_result(
+                result,
+                reply_to=message.reply_to,
+                correlation_id=message.correlation_id or message.message_id or result.event_id,
+                headers=trace_headers(message),
+            )
+        self._metrics.results.labels(action, result.status, result.status_code).inc()
+        if failure is not None:
+            metadata = dead_letter_metadata(attempt, result, failure, self._settings)
+            await self._broker.dead_letter(message, metadata)
+            self._metrics.dead_lettered.labels(action, failure.error_type).inc()
+        log_result(result)
+
+    async def _schedule_retry(self, attempt: Attempt, result: ActionResult, delay: float) -> None:
+        delay_ms = retry.quantize_delay_ms(delay)
+        headers = attempt.state.headers_after(attempt.called_at)
+        headers[HELD_SINCE_HEADER] = None  # a retry queues behind the throttle anew
+        if result.error is not None:
+            headers["x-actionrelay-last-error"] = result.error.message[:500]
+        queue = await self._broker.publish_retry(attempt.message, delay_ms, headers)
+        log.info(
+            "action.retry_scheduled",
+            event_id=result.event_id,
+            action=result.action,
+            status_code=result.status_code,
+            attempts=attempt.attempts,
+            delay_ms=delay_ms,
+            queue=queue,
+        )
+
+
+async def _requeue(message: AbstractIncomingMessage) -> None:
+    try:
+        await message.nack(requeue=True)
+    except CONNECTION_ERRORS:
+        log.warning("worker.broker_lost", note="event will be redelivered")
