@@ -25,7 +25,7 @@ from aio_pika.abc import (
 )
 
 from actionrelay.endpoint import EndpointConfig
-from actionrelay.errors import ActionRelayError
+from actionrelay.errors import ActionRelayError, ConfigError
 from actionrelay.event import ActionResult
 from actionrelay.settings import Settings
 
@@ -171,6 +171,14 @@ class Broker:
             )
             await self._channel.set_qos(prefetch_count=self.settings.prefetch)
             await self.topology.declare(self._channel)
+        except aiormq.exceptions.ChannelPreconditionFailed as exc:
+            await self.close()
+            raise ConfigError(
+                f"RabbitMQ refused actionrelay's queues: {exc.args[0] if exc.args else exc}. "
+                "A queue of that name exists with other arguments (declared by hand or by an "
+                "older actionrelay): move its messages and delete it, or set the "
+                "ACTIONRELAY_*_QUEUE names to new queues."
+            ) from exc
         except CONNECTION_ERRORS as exc:
             raise BrokerUnavailable(f"cannot reach RabbitMQ: {exc}") from exc
 

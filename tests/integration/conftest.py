@@ -17,6 +17,9 @@ import aio_pika
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
+from actionrelay.broker import Topology
+from actionrelay.endpoint import load_endpoints
+from actionrelay.errors import CatalogError
 from actionrelay.settings import Settings
 from tests.integration.support import RecordingApi, WorkerHarness
 
@@ -100,8 +103,20 @@ async def channel(
     cleanup = await amqp.channel()
     for name in (settings.request_queue, settings.results_queue, settings.dead_letter_queue):
         await cleanup.queue_delete(name)
+    for name in holding_queues(settings):
+        await cleanup.queue_delete(name)
     await cleanup.exchange_delete(settings.results_exchange)
     await cleanup.close()
+
+
+def holding_queues(settings: Settings) -> list[str]:
+    """The holding queues of the test's throttled endpoints (delay queues expire alone)."""
+    try:
+        table = load_endpoints(settings.actions_dir)
+    except CatalogError:
+        return []
+    topology = Topology(settings)
+    return [topology.holding_queue_name(e) for e in table.entries if e.throttling]
 
 
 @pytest.fixture
