@@ -83,7 +83,12 @@ class AckBatcher:
         self._flushing = None
         highest = self._advance()
         now = time.monotonic()
-        stragglers = [t for t, at in self._settled.items() if now - at >= self._straggler_seconds]
+        # _settled is in settling order, so the stragglers are its oldest entries.
+        stragglers = []
+        for tag, at in self._settled.items():
+            if now - at < self._straggler_seconds:
+                break
+            stragglers.append(tag)
         for tag in stragglers:
             del self._settled[tag]
             self._acked_alone.add(tag)
