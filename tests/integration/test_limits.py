@@ -226,3 +226,24 @@ async def test_breaker_opens_waits_in_the_broker_and_closes_after_a_probe(
     assert calls[3].at - failures_end >= 1.4
     assert all(r["status"] == "success" for r in results)
     assert len(calls) == 13
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["per-worker", "redis"])
+async def test_max_connections_bounds_concurrent_calls(
+    harness: WorkerHarness, redis_url: str, shared: bool
+) -> None:
+    endpoints(harness, {"url": f"{harness.api.url}/crm", "max_connections": 2})
+    action(harness, "crm", "/crm")
+    harness.api.default = Reply(200, delay=0.2)
+    await harness.start_worker(redis_url=redis_url if shared else None)
+    for seq in range(10):
+        await harness.publish(event("crm", seq))
+    most = 0
+    deadline = time.monotonic() + 15
+    while len(harness.api.received) < 10 or harness.api.in_flight:
+        assert time.monotonic() < deadline, "calls did not finish"
+        most = max(most, harness.api.in_flight)
+        await asyncio.sleep(0.01)
+    results = await harness.results(10)
+    assert all(r["status"] == "success" for r in results)
+    assert most == 2  # used, and never more
