@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import coredis
 import structlog
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
@@ -26,6 +27,9 @@ from limits.errors import StorageError
 
 from actionrelay.endpoint import EndpointConfig
 from actionrelay.errors import ActionRelayError, ConfigError
+
+if TYPE_CHECKING:
+    import coredis
 
 log = structlog.get_logger("actionrelay.limiter")
 
@@ -66,20 +70,23 @@ class LimitsUnavailable(ActionRelayError):
     """The store that counts endpoint limits (Redis) did not answer."""
 
 
-# What the Redis clients raise when Redis is down; translated here, once.
-STORE_ERRORS: tuple[type[BaseException], ...] = (
-    coredis.exceptions.RedisError,
-    StorageError,
-    ConnectionError,
-    OSError,
-)
+def store_error_types() -> tuple[type[BaseException], ...]:
+    """What the Redis clients raise when Redis is down; translated here, once.
+
+    coredis is imported only when Redis is configured (it costs 12 MB of memory).
+    """
+    errors: list[type[BaseException]] = [StorageError, ConnectionError, OSError]
+    redis_exceptions = sys.modules.get("coredis.exceptions")
+    if redis_exceptions is not None:
+        errors.append(redis_exceptions.RedisError)
+    return tuple(errors)
 
 
 @contextmanager
 def store_errors() -> Iterator[None]:
     try:
         yield
-    except STORE_ERRORS as exc:
+    except store_error_types() as exc:
         raise LimitsUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
@@ -88,7 +95,11 @@ class RateLimits:
 
     def __init__(self, redis_url: str | None) -> None:
         self.shared = redis_url is not None
-        self._client = coredis.Redis.from_url(redis_url) if redis_url else None
+        self._client: coredis.Redis[bytes] | None = None
+        if redis_url:
+            import coredis  # only with Redis: it costs 12 MB of memory
+
+            self._client = coredis.Redis.from_url(redis_url)
         self._storage: Storage = (
             RedisStorage(redis_url.replace("redis://", "async+redis://", 1), wrap_exceptions=True)
             if redis_url
@@ -194,7 +205,7 @@ class RateLimits:
         """
         try:
             await asyncio.shield(self._redis().zrem(f"actionrelay:conn:{key}", [member]))
-        except coredis.exceptions.RedisError as exc:
+        except store_error_types() as exc:
             log.warning(
                 "endpoint.lease_not_released",
                 endpoint=key,
