@@ -41,6 +41,7 @@ class AckBatcher:
         self._acked_alone: set[int] = set()
         self._flushing: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._sending = asyncio.Lock()
 
     @property
     def closed(self) -> bool:
@@ -92,26 +93,28 @@ class AckBatcher:
         for tag in stragglers:
             del self._settled[tag]
             self._acked_alone.add(tag)
-        if highest is not None:
-            self._send(highest, multiple=True)
-        for tag in stragglers:
-            self._send(tag, multiple=False)
+        frames = [(highest, True)] if highest is not None else []
+        frames += [(tag, False) for tag in stragglers]
+        if frames:
+            task = asyncio.ensure_future(self._ack(frames))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         if self._settled:
             loop = asyncio.get_running_loop()
             self._flushing = loop.call_later(self._flush_seconds, self._flush)
 
-    def _send(self, tag: int, *, multiple: bool) -> None:
-        task = asyncio.ensure_future(self._ack(tag, multiple))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _ack(self, tag: int, multiple: bool) -> None:
-        if self._channel.is_closed:
-            return  # the deliveries died with the channel; RabbitMQ redelivers them
-        try:
-            await self._channel.basic_ack(tag, multiple=multiple)
-        except CONNECTION_ERRORS as exc:  # the channel went away: redelivery covers it
-            log.warning("acks.lost_channel", delivery_tag=tag, error=str(exc))
+    async def _ack(self, frames: list[tuple[int, bool]]) -> None:
+        # One flush at a time, in order: a multiple ack overtaking an earlier single
+        # ack of a tag it covers would make that single ack name an unknown tag.
+        async with self._sending:
+            for tag, multiple in frames:
+                if self._channel.is_closed:
+                    return  # the deliveries died with the channel; RabbitMQ redelivers them
+                try:
+                    await self._channel.basic_ack(tag, multiple=multiple)
+                except CONNECTION_ERRORS as exc:  # the channel went away: redelivery covers it
+                    log.warning("acks.lost_channel", delivery_tag=tag, error=str(exc))
+                    return
 
     async def drain(self) -> None:
         """Send every pending ack now (graceful shutdown)."""

@@ -102,3 +102,26 @@ async def test_a_closed_channel_gets_no_frames() -> None:
     acks.settle(1)
     await asyncio.sleep(0.01)
     assert channel.frames == []
+
+
+class SlowSingleAcks(RecordedAcks):
+    """A channel where a single ack takes a while to go out (a busy connection)."""
+
+    async def basic_ack(self, delivery_tag: int, multiple: bool = False, **_: Any) -> None:
+        if not multiple:
+            await asyncio.sleep(0.03)
+        self.frames.append((delivery_tag, multiple))
+
+
+async def test_a_multiple_ack_never_overtakes_an_earlier_single_ack() -> None:
+    channel = SlowSingleAcks()
+    acks = AckBatcher(cast(AbstractChannel, channel), straggler_seconds=0.01)
+    for tag in (1, 2, 3):
+        acks.delivered(tag)
+    acks.settle(2)
+    await asyncio.sleep(0.02)  # 2 goes out alone, slowly
+    acks.settle(1)
+    acks.settle(3)
+    await asyncio.sleep(0.1)
+    # The broker must see 2 acked before a multiple ack that names 3 and covers 2.
+    assert channel.frames == [(2, False), (3, True)]
