@@ -4,8 +4,10 @@
 
 Listens on 127.0.0.1 on a free port, prints ``PORT <n>`` on stdout once it
 accepts connections, and answers every POST with ``201`` and a small JSON body
-after ``D`` milliseconds. It runs in its own process so that it does not share
-an event loop with the pipeline being measured. SIGTERM stops it.
+after ``D`` milliseconds. ``GET /stats`` tells the runner how many calls are
+open now, the most that were open at once and the calls answered
+(``?reset=1`` starts a new peak). It runs in its own process so that it does
+not share an event loop with the pipeline being measured. SIGTERM stops it.
 """
 
 from __future__ import annotations
@@ -14,20 +16,48 @@ import argparse
 import asyncio
 import signal
 import socket
+from dataclasses import dataclass
 
+import orjson
 from aiohttp import web
 
 RESPONSE = b'{"id":"m-1","status":"queued","provider":"bench"}'
 
 
+@dataclass
+class CallCounter:
+    """Calls open right now, the peak since the last reset, calls answered."""
+
+    open: int = 0
+    peak: int = 0
+    answered: int = 0
+
+
 def make_app(delay_seconds: float) -> web.Application:
+    counter = CallCounter()
+
     async def answer(request: web.Request) -> web.Response:
-        await request.read()
-        if delay_seconds:
-            await asyncio.sleep(delay_seconds)
+        counter.open += 1
+        counter.peak = max(counter.peak, counter.open)
+        try:
+            await request.read()
+            if delay_seconds:
+                await asyncio.sleep(delay_seconds)
+        finally:
+            counter.open -= 1
+        counter.answered += 1
         return web.Response(body=RESPONSE, status=201, content_type="application/json")
 
+    async def stats(request: web.Request) -> web.Response:
+        body = orjson.dumps(
+            {"open": counter.open, "peak": counter.peak, "answered": counter.answered}
+        )
+        if request.query.get("reset"):
+            counter.peak = counter.open
+        return web.Response(body=body, content_type="application/json")
+
     app = web.Application()
+    app.router.add_get("/stats", stats)
     app.router.add_post("/{tail:.*}", answer)
     return app
 
@@ -39,7 +69,7 @@ async def serve(delay_seconds: float) -> None:
     runner = web.AppRunner(make_app(delay_seconds), access_log=None, handle_signals=False)
     await runner.setup()
     try:
-        await web.SockSite(runner, sock, backlog=1024).start()
+        await web.SockSite(runner, sock, backlog=4096).start()
         print(f"PORT {sock.getsockname()[1]}", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -1,0 +1,160 @@
+"""The scenarios of issue 7, run one after the other by ``run.py --all``.
+
+Every scenario runs both pipelines on the same broker and the same target API,
+the order alternating between rounds; scale-out scenarios run each pipeline
+with one process and with two on one queue. ``findings.py`` turns the runs
+into the table and the verdicts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from harness import CONNECTION_LOST, Bench, Lab
+from measure import RunSpec, RunStats
+from pipelines import PIPELINES, BenchmarkError
+from report import cpu_share_note, median_stats, src_of, tree_note
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    title: str
+    spec: RunSpec
+    rounds: int
+    process_counts: tuple[int, ...] = (1,)
+
+
+@dataclass
+class Outcome:
+    scenario: Scenario
+    runs: dict[tuple[str, int], list[RunStats]] = field(default_factory=dict)
+    seconds: float = 0.0
+    retries: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)  # tree notes, one per src/ state seen
+
+    def median(self, pipeline: str, processes: int = 1) -> RunStats:
+        return median_stats(self.runs[(pipeline, processes)])
+
+    def all_runs(self) -> list[RunStats]:
+        return [run for runs in self.runs.values() for run in runs]
+
+
+def suite(*, quick: bool = False) -> list[Scenario]:
+    """The full suite (about ten minutes on 2 cores), or a tenth of it as a smoke test."""
+    n = 10 if quick else 1
+
+    def rounds(full: int) -> int:
+        return 1 if quick else full
+
+    soak = 100_000 // n
+    return [
+        Scenario(
+            "fast",
+            f"1 fast endpoint, {20_000 // n:,} preloaded",
+            RunSpec(events=20_000 // n, prefetch=256, delay_ms=0, latency_events=1000 // n),
+            rounds(3),
+        ),
+        Scenario(
+            "slow",
+            "2 slow endpoint (200 ms), prefetch 1000",
+            RunSpec(events=20_000 // n, prefetch=1000, delay_ms=200, latency_events=1000 // n),
+            rounds(3),
+        ),
+        Scenario(
+            "memory",
+            "3 1000 calls open (2 s endpoint)",
+            RunSpec(events=4_000 // n, prefetch=1000, delay_ms=2000),
+            rounds(2),
+        ),
+        Scenario(
+            "soak",
+            f"4 soak, {soak:,} events, fast endpoint",
+            RunSpec(
+                events=soak,
+                prefetch=256,
+                delay_ms=0,
+                backlog_window=10_000 // n,
+                rss_marks=(soak // 10, soak // 2, soak),
+            ),
+            rounds(1),
+        ),
+        Scenario(
+            "scale-slow",
+            "5 scale-out, slow endpoint (1 s), prefetch 256",
+            RunSpec(events=3_072 // n, prefetch=256, delay_ms=1000),
+            rounds(2),
+            (1, 2),
+        ),
+        Scenario(
+            "scale-fast",
+            "5 scale-out, fast endpoint, prefetch 256",
+            RunSpec(events=10_000 // n, prefetch=256, delay_ms=0),
+            rounds(3),
+            (1, 2),
+        ),
+    ]
+
+
+def plan(scenario: Scenario) -> Iterator[tuple[int, str, int]]:
+    """(round, pipeline, processes) in running order: alternating, so neither always goes first."""
+    for r in range(scenario.rounds):
+        order = PIPELINES if r % 2 == 0 else tuple(reversed(PIPELINES))
+        counts = scenario.process_counts
+        for pipeline in order:
+            for processes in counts if r % 2 == 0 else tuple(reversed(counts)):
+                yield r, pipeline, processes
+
+
+async def run_scenario(lab: Lab, scenario: Scenario) -> Outcome:
+    outcome = Outcome(scenario)
+    started = time.perf_counter()
+    async with lab.bench(scenario.spec.delay_ms) as bench:
+        for r, pipeline, processes in plan(scenario):
+            note_source(outcome)
+            spec = dataclasses.replace(scenario.spec, processes=processes)
+            stats = await run_with_one_retry(bench, pipeline, spec, outcome)
+            outcome.runs.setdefault((pipeline, processes), []).append(stats)
+            print(f"{scenario.key} round {r + 1}: {progress_line(stats)}", flush=True)
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+def note_source(outcome: Outcome) -> None:
+    """Another session may edit src/ during the suite: say which code each run measured."""
+    note = tree_note()
+    if not outcome.sources or src_of(note) != src_of(outcome.sources[-1]):
+        if outcome.sources:
+            print(f"--- src/ changed: from here on {note}", flush=True)
+        outcome.sources.append(note)
+
+
+async def run_with_one_retry(
+    bench: Bench, pipeline: str, spec: RunSpec, outcome: Outcome
+) -> RunStats:
+    """A run cut short by the broker (another session's test may restart it) is run again once.
+
+    The retry is recorded and printed with the results; a second failure ends the scenario.
+    """
+    try:
+        return await bench.run(pipeline, spec)
+    except (BenchmarkError, TimeoutError, *CONNECTION_LOST) as exc:
+        note = f"{pipeline} x{spec.processes} run again after: {exc!r}"
+        print(f"!!! {outcome.scenario.key}: {note}", flush=True)
+        outcome.retries.append(note)
+    return await bench.run(pipeline, spec)
+
+
+def progress_line(s: RunStats) -> str:
+    latency = "" if s.p99_ms is None else f", p50 {s.p50_ms:.0f} / p99 {s.p99_ms:.0f} ms"
+    marks = "".join(f", RSS@{k // 1000}k {v:.1f}" for k, v in s.rss_at_mb.items())
+    # A target without delay answers each call within one loop turn: nothing to count.
+    calls = f", peak calls open {s.peak_open_calls}" if s.peak_open_calls > 1 else ""
+    return (
+        f"{s.pipeline} x{s.processes}: {s.events_per_s:.0f} events/s, "
+        f"{s.cpu_us_per_event:.0f} CPU µs/event, peak RSS {s.peak_rss_mb:.1f} MB{marks}"
+        f"{latency}{calls}; CPU: {cpu_share_note(s)}"
+    )
