@@ -120,6 +120,15 @@ class RateLimits:
         if not answered:
             raise ConfigError("Redis for endpoint limits does not answer (ACTIONRELAY_REDIS_URL)")
 
+    def close(self) -> None:
+        """Drop the Redis connections (graceful shutdown)."""
+        if self._client is not None:
+            self._client.connection_pool.disconnect()
+        bridge = getattr(self._storage, "bridge", None)
+        redis = getattr(bridge, "storage", None)  # the limits library's own client
+        if redis is not None:
+            redis.connection_pool.disconnect()
+
     async def allow_call(self, endpoint: EndpointConfig) -> bool:
         """Capping: one call if the sliding window has room (retries count too)."""
         capping = endpoint.capping

@@ -132,6 +132,7 @@ class Worker:
             if abandoned:
                 log.warning("worker.abandoned", events=len(abandoned), note="will be redelivered")
         await self.settler.drain()
+        self.gate.limits.close()
         log.info("worker.stopped")
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
