@@ -313,14 +313,26 @@ def _copy(incoming: AbstractIncomingMessage, headers: Mapping[str, Any]) -> aio_
             merged.pop(key, None)
         else:
             merged[key] = value
+    return copy_message(incoming, merged)
+
+
+def copy_message(incoming: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika.Message:
+    """The original body and properties with ``headers``, persistent.
+
+    ``expiration`` and ``user_id`` are not copied: the first could drop the copy
+    unseen, the second is checked by RabbitMQ against the publishing user.
+    """
     return aio_pika.Message(
         body=incoming.body,
-        headers=merged,
+        headers=headers,
         content_type=incoming.content_type,
+        content_encoding=incoming.content_encoding,
         delivery_mode=DeliveryMode.PERSISTENT,
+        priority=incoming.priority,
         correlation_id=incoming.correlation_id,
         reply_to=incoming.reply_to,
         message_id=incoming.message_id,
         timestamp=incoming.timestamp,
         type=incoming.type,
+        app_id=incoming.app_id,
     )

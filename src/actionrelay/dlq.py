@@ -21,7 +21,7 @@ import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 
-from actionrelay.broker import CONNECTION_ERRORS, BrokerUnavailable
+from actionrelay.broker import CONNECTION_ERRORS, BrokerUnavailable, copy_message
 from actionrelay.deadletter import DeadLetter, replay_headers
 from actionrelay.holding import (
     Held,
@@ -62,25 +62,8 @@ class PurgeReport(ScanReport):
 
 
 def replay_copy(message: AbstractIncomingMessage, letter: DeadLetter) -> aio_pika.Message:
-    """The original body and properties with fresh headers (``deadletter.replay_headers``).
-
-    ``expiration`` and ``user_id`` are not copied: the first could drop the copy
-    unseen, the second is checked by RabbitMQ against the replaying user.
-    """
-    return aio_pika.Message(
-        body=message.body,
-        headers=replay_headers(letter, datetime.now(UTC)),
-        content_type=message.content_type,
-        content_encoding=message.content_encoding,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        priority=message.priority,
-        correlation_id=message.correlation_id,
-        reply_to=message.reply_to,
-        message_id=message.message_id,
-        timestamp=message.timestamp,
-        type=message.type,
-        app_id=message.app_id,
-    )
+    """The original body and properties with fresh headers (``deadletter.replay_headers``)."""
+    return copy_message(message, replay_headers(letter, datetime.now(UTC)))
 
 
 class DeadLetterQueue:
