@@ -69,6 +69,7 @@ class Names:
         return self._name("results")
 
     def profile_path(self, index: int) -> Path:
+        RESULTS_DIR.mkdir(exist_ok=True)
         return RESULTS_DIR / f"profile-{self.pipeline}-{self.suffix}-{index}.prof"
 
     def queues(self) -> list[str]:

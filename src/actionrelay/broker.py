@@ -5,12 +5,13 @@ aio-pika exceptions are translated here into ``BrokerUnavailable``.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import aio_pika
 import aiormq
@@ -18,12 +19,15 @@ import structlog
 from aio_pika.abc import (
     AbstractChannel,
     AbstractExchange,
-    AbstractIncomingMessage,
     AbstractQueue,
+    AbstractRobustChannel,
     AbstractRobustConnection,
     DeliveryMode,
 )
+from aiormq.abc import DeliveredMessage
+from pamqp.commands import Basic
 
+from actionrelay.delivered import Delivery, Received
 from actionrelay.endpoint import EndpointConfig
 from actionrelay.errors import ActionRelayError, ConfigError
 from actionrelay.event import ActionResult
@@ -45,6 +49,66 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 
 class BrokerUnavailable(ActionRelayError):
     """RabbitMQ could not be reached or dropped the connection."""
+
+
+OnDelivery = Callable[[Delivery], Awaitable[None]]
+
+
+@dataclass(eq=False)
+class Consumer:
+    """A consumer on the aiormq channel under a robust aio-pika channel.
+
+    One task per delivery, no aio-pika wrapper (see delivered.py). aio-pika
+    restores only its own consumers, so this one consumes again each time the
+    channel reopens after a reconnect; a consumer the broker cancels (its queue
+    was deleted) closes the channel, whose reopening declares the queue again.
+    """
+
+    channel: AbstractRobustChannel
+    queue: str
+    on_delivery: OnDelivery
+    tag: str | None = None
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def start(self) -> None:
+        self.channel.reopen_callbacks.add(self._reopened)
+        await self._consume()
+
+    async def _consume(self) -> None:
+        amqp = await self.channel.get_underlay_channel()
+        amqp.on_consumer_cancel_callbacks.add(self._cancelled)
+        ok = await amqp.basic_consume(self.queue, self._deliver, consumer_tag=self.tag)
+        self.tag = ok.consumer_tag
+
+    async def _deliver(self, message: DeliveredMessage) -> None:
+        await self.on_delivery(Delivery(message))
+
+    async def _reopened(self, _channel: object) -> None:
+        if self.tag is not None:  # not stopped meanwhile
+            await self._consume()
+            log.info("broker.consuming_again", queue=self.queue)
+
+    async def _cancelled(self, frame: Basic.Cancel) -> None:
+        if frame.consumer_tag != self.tag:
+            return
+        log.error(
+            "broker.consumer_cancelled",
+            queue=self.queue,
+            note="RabbitMQ cancelled the consumer (was the queue deleted?); "
+            "reopening the channel declares the queue again and consumes",
+        )
+        amqp = await self.channel.get_underlay_channel()
+        task = asyncio.ensure_future(amqp.close())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def stop(self) -> None:
+        self.channel.reopen_callbacks.discard(self._reopened)
+        tag, self.tag = self.tag, None
+        if tag is None or self.channel.is_closed:
+            return
+        amqp = await self.channel.get_underlay_channel()
+        await amqp.basic_cancel(tag)
 
 
 @dataclass
@@ -156,9 +220,9 @@ class Broker:
         self.topology = Topology(settings)
         self._connection_name = connection_name
         self._connection: AbstractRobustConnection | None = None
-        self._channel: AbstractChannel | None = None
-        self._consumer_tag: str | None = None
-        self._holding: list[tuple[AbstractChannel, AbstractQueue, str]] = []
+        self._channel: AbstractRobustChannel | None = None
+        self._consumer: Consumer | None = None
+        self._holding: list[tuple[AbstractRobustChannel, Consumer]] = []
 
     async def connect(self) -> None:
         try:
@@ -188,25 +252,21 @@ class Broker:
             return "not connected to RabbitMQ"
         if self._channel is None or self._channel.is_closed:
             return "RabbitMQ channel is closed"
-        if self._consumer_tag is None:
+        if self._consumer is None or self._consumer.tag is None:
             return "not consuming"
         return None
 
     @property
-    def channel(self) -> AbstractChannel:
+    def channel(self) -> AbstractRobustChannel:
         if self._channel is None:
             raise RuntimeError("Broker is not connected")
         return self._channel
 
-    async def consume(self, callback: Callable[[AbstractIncomingMessage], Awaitable[None]]) -> None:
-        queue = self.topology.queues[self.settings.request_queue]
-        self._consumer_tag = await queue.consume(callback)
+    async def consume(self, on_delivery: OnDelivery) -> None:
+        self._consumer = Consumer(self.channel, self.settings.request_queue, on_delivery)
+        await self._consumer.start()
 
-    async def consume_holding(
-        self,
-        endpoint: EndpointConfig,
-        callback: Callable[[AbstractIncomingMessage], Awaitable[None]],
-    ) -> None:
+    async def consume_holding(self, endpoint: EndpointConfig, on_delivery: OnDelivery) -> None:
         """Consume a holding queue on its own channel, a few events at a time.
 
         The prefetch covers about two seconds of the endpoint's rate, so the
@@ -220,31 +280,26 @@ class Broker:
         )
         await channel.set_qos(prefetch_count=prefetch)
         queue = await self.topology.declare_holding_queue(channel, endpoint)
-        tag = await queue.consume(callback)
-        self._holding.append((channel, queue, tag))
+        consumer = Consumer(channel, queue.name, on_delivery)
+        await consumer.start()
+        self._holding.append((channel, consumer))
 
     async def publish_holding(
-        self,
-        incoming: AbstractIncomingMessage,
-        endpoint: EndpointConfig,
-        headers: Mapping[str, Any],
+        self, incoming: Received, endpoint: EndpointConfig, headers: Mapping[str, Any]
     ) -> None:
         queue = await self.topology.declare_holding_queue(self.channel, endpoint)
-        if HELD_SINCE in (incoming.headers or {}):
+        if HELD_SINCE in incoming.headers:
             headers = {k: v for k, v in headers.items() if k != HELD_SINCE}
         await self.channel.default_exchange.publish(
             _copy(incoming, headers), routing_key=queue.name, mandatory=True
         )
 
     async def stop_consuming(self) -> None:
-        for _channel, queue, tag in self._holding:
-            await queue.cancel(tag)
+        for _channel, consumer in self._holding:
+            await consumer.stop()
         self._holding.clear()
-        if self._consumer_tag is None:
-            return
-        queue = self.topology.queues[self.settings.request_queue]
-        tag, self._consumer_tag = self._consumer_tag, None
-        await queue.cancel(tag)
+        if self._consumer is not None:
+            await self._consumer.stop()
 
     async def close(self) -> None:
         if self._connection is not None:
@@ -263,30 +318,51 @@ class Broker:
         A ``reply_to`` queue that does not exist returns the message; the result
         then goes to the results exchange, where a bound queue always takes it.
         """
-        message = aio_pika.Message(
-            body=result.to_json(),
+        body = result.to_json()
+        properties = Basic.Properties(
             content_type="application/json",
-            delivery_mode=DeliveryMode.PERSISTENT,
+            delivery_mode=DeliveryMode.PERSISTENT.value,
             correlation_id=correlation_id,
             message_id=f"{result.event_id}.result" if result.event_id else None,
-            type="actionrelay.result",
+            message_type="actionrelay.result",
             headers=dict(headers) if headers else None,
         )
         if reply_to:
             try:
-                await self.channel.default_exchange.publish(
-                    message, routing_key=reply_to, mandatory=True
-                )
-            except aio_pika.exceptions.DeliveryError:
+                await self._publish("", reply_to, body, properties)
+            except aiormq.exceptions.DeliveryError:
                 # No queue by that name: the result still reaches the results queue.
                 log.info("result.reply_to_missing", reply_to=reply_to, event_id=result.event_id)
             else:
                 return
-        exchange = self.topology.exchanges[self.settings.results_exchange]
-        await exchange.publish(message, routing_key=result_routing_key(result))
+        await self._publish(
+            self.settings.results_exchange, result_routing_key(result), body, properties
+        )
+
+    async def _publish(
+        self, exchange: str, routing_key: str, body: bytes, properties: Basic.Properties
+    ) -> None:
+        """Publish on the aiormq channel and wait for the broker's confirm.
+
+        ``wait=False``: aiormq would otherwise hold the channel's lock until the
+        frame is on the socket, one publish per loop turn; the confirm is what
+        matters, and it is awaited. A return or nack raises ``DeliveryError``.
+        """
+        if self.channel.is_closed:
+            raise aiormq.exceptions.ChannelInvalidStateError(f"{self.channel!r} closed")
+        # The concrete channel: ``wait`` is not on aiormq's abstract one.
+        amqp = cast(aiormq.Channel, await self.channel.get_underlay_channel())
+        await amqp.basic_publish(
+            body,
+            exchange=exchange,
+            routing_key=routing_key,
+            properties=properties,
+            mandatory=True,
+            wait=False,
+        )
 
     async def publish_retry(
-        self, incoming: AbstractIncomingMessage, delay_ms: int, headers: Mapping[str, Any]
+        self, incoming: Received, delay_ms: int, headers: Mapping[str, Any]
     ) -> str:
         """Park a copy of the event in the delay queue for ``delay_ms``; returns its name."""
         queue = await self.topology.declare_delay_queue(self.channel, delay_ms)
@@ -295,9 +371,7 @@ class Broker:
         )
         return queue
 
-    async def dead_letter(
-        self, incoming: AbstractIncomingMessage, metadata: Mapping[str, Any]
-    ) -> None:
+    async def dead_letter(self, incoming: Received, metadata: Mapping[str, Any]) -> None:
         """Copy the original message to the dead-letter queue with failure headers."""
         headers = {f"{DEAD_LETTER_HEADER_PREFIX}{k}": v for k, v in metadata.items()}
         await self.channel.default_exchange.publish(
@@ -305,9 +379,9 @@ class Broker:
         )
 
 
-def _copy(incoming: AbstractIncomingMessage, headers: Mapping[str, Any]) -> aio_pika.Message:
+def _copy(incoming: Received, headers: Mapping[str, Any]) -> aio_pika.Message:
     """The same event with ``headers`` added (None values removed), persistent."""
-    merged = dict(incoming.headers or {})
+    merged = dict(incoming.headers)
     for key, value in headers.items():
         if value is None:
             merged.pop(key, None)
@@ -316,7 +390,7 @@ def _copy(incoming: AbstractIncomingMessage, headers: Mapping[str, Any]) -> aio_
     return copy_message(incoming, merged)
 
 
-def copy_message(incoming: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika.Message:
+def copy_message(incoming: Received, headers: dict[str, Any]) -> aio_pika.Message:
     """The original body and properties with ``headers``, persistent.
 
     ``expiration`` and ``user_id`` are not copied: the first could drop the copy

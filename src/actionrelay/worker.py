@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from aio_pika.abc import AbstractIncomingMessage
 
 from actionrelay import retry
 from actionrelay.action import ActionDefinition
@@ -33,6 +32,7 @@ from actionrelay.attempt import (
 )
 from actionrelay.broker import Broker
 from actionrelay.catalog import Catalog
+from actionrelay.delivered import Delivery
 from actionrelay.delivery import Endpoint, HttpClient
 from actionrelay.endpoint import Breaker, EndpointConfig, EndpointTable
 from actionrelay.errors import DeadlineExpired, HttpStatusError, StepFailure, UnknownAction
@@ -135,11 +135,11 @@ class Worker:
         self.gate.limits.close()
         log.info("worker.stopped")
 
-    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+    async def _on_message(self, message: Delivery) -> None:
         self.settler.delivered(message)
         await self._track(self._handle(message))
 
-    async def _on_held_message(self, message: AbstractIncomingMessage) -> None:
+    async def _on_held_message(self, message: Delivery) -> None:
         self.settler.delivered(message)
         await self._track(self._handle(message, held_since=held_since(message.headers)))
 
@@ -156,9 +156,7 @@ class Worker:
             self._calling.discard(task)
             self.metrics.in_flight.dec()
 
-    async def _handle(
-        self, message: AbstractIncomingMessage, held_since: float | None = None
-    ) -> None:
+    async def _handle(self, message: Delivery, held_since: float | None = None) -> None:
         now = datetime.now(UTC)
         attempt = Attempt(message, retry.RetryState.from_headers(message.headers, now))
         attempt.held_since = held_since
