@@ -15,9 +15,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
+import aiormq
 import orjson
 
-from tests.integration.support import Received, RecordingApi, Reply, WorkerHarness
+from tests.integration.support import Received, RecordingApi, Reply, WorkerHarness, eventually
 
 RETRY = {"max_attempts": 10, "schedule_seconds": [0.5, 1.0], "jitter": 0}
 
@@ -184,3 +185,40 @@ async def test_poison_message_is_dead_lettered_after_the_delivery_limit(
     [result] = await harness.results(1)
     assert result["event_id"] == "fine"
     assert result["status"] == "success"
+
+
+async def test_deleted_request_queue_is_declared_again_and_consumed(
+    harness: WorkerHarness,
+) -> None:
+    harness.action({"name": "notify", "body": {"id": {"$var": "id"}}})
+    worker = await harness.start_worker()
+    await harness.publish({"event_id": "before", "action": "notify", "params": {"id": "1"}})
+    [before] = await harness.results(1)
+    assert before["event_id"] == "before"
+
+    await harness.channel.queue_delete(harness.settings.request_queue)
+    # RabbitMQ cancels the consumer; the worker reopens its channel, which
+    # declares the queue (with its quorum arguments) and consumes again.
+    await wait_until(lambda: consumers_on(harness, harness.settings.request_queue), 20)
+    state = await harness.queue_state(harness.settings.request_queue)
+    assert state.consumer_count == 1
+    assert state.message_count == 0
+    await eventually(lambda: worker.broker.not_ready_reason() is None, "worker ready again")
+
+    await harness.publish({"event_id": "after", "action": "notify", "params": {"id": "2"}})
+    [after] = await harness.results(1, timeout=20)
+    assert after["event_id"] == "after"
+    assert after["status"] == "success"
+
+
+async def consumers_on(harness: WorkerHarness, queue: str) -> int:
+    """Consumers on ``queue``, 0 while it does not exist (asked on a channel of its own)."""
+    underlay = await harness.channel.get_underlay_channel()
+    channel = await underlay.connection.channel()
+    try:
+        return (await channel.queue_declare(queue, passive=True)).consumer_count or 0
+    except aiormq.exceptions.ChannelNotFoundEntity:
+        return 0
+    finally:
+        if not channel.is_closed:
+            await channel.close()
