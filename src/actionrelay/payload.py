@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import orjson
 from yarl import URL
 
 from actionrelay.action import HEADER_VALUE, ActionDefinition
 from actionrelay.errors import PayloadError
+from actionrelay.event import dumps_fitted
 from actionrelay.template import OMIT, render, resolve
 
 USER_AGENT = "actionrelay/0.1 (+https://github.com/actionrelay/actionrelay)"
@@ -108,7 +108,7 @@ def build_request(
     if action.compiled_body is not None:
         rendered = render(action.compiled_body, params, action.name, problems)
         # A body that is a single placeholder may resolve to OMIT: send no body.
-        body = None if rendered is OMIT else orjson.dumps(rendered)
+        body = None if rendered is OMIT else dumps_fitted(rendered)
     if problems:
         raise PayloadError("; ".join(problems))
     return OutboundRequest(action.method, url, headers, body)

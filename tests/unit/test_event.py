@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from datetime import UTC, datetime
 
 import orjson
 import pytest
 
 from actionrelay.errors import InvalidEvent
-from actionrelay.event import parse_step_event, salvage_ids
+from actionrelay.event import dumps_fitted, parse_step_event, salvage_ids
 
 DOCUMENTED = {
     "event_id": "e-9f2",
@@ -110,3 +111,17 @@ def test_salvage_ids_keeps_what_can_address_a_result(
     body: bytes, ids: tuple[str | None, str | None]
 ) -> None:
     assert salvage_ids(body) == ids
+
+
+def test_dumps_fitted_keeps_only_the_json_not_orjsons_buffer() -> None:
+    value = {"event_id": "e-1", "params": {"phone": "+33612345678", "note": "x" * 200}}
+    assert dumps_fitted(value) == orjson.dumps(value)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        kept = [dumps_fitted(value) for _ in range(100)]
+        grown = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(before, "filename"))
+    finally:
+        tracemalloc.stop()
+    # Each body costs its length plus the bytes header, not a 4 KiB buffer.
+    assert grown / len(kept) < len(kept[0]) + 200
