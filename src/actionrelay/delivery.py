@@ -130,8 +130,13 @@ class HttpClient:
             resolver=GuardedResolver(self._egress),
         )
         # No aiohttp timers: call() bounds the whole exchange with one asyncio.timeout.
+        # No cookie jar: a cookie one event's call gets must not ride along on the
+        # next event's call, which may be for another profile or tenant.
         self._session = aiohttp.ClientSession(
-            connector=connector, auto_decompress=True, timeout=aiohttp.ClientTimeout(total=None)
+            connector=connector,
+            auto_decompress=True,
+            timeout=aiohttp.ClientTimeout(total=None),
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
         self.state = ClientState.OPEN
 

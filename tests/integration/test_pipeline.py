@@ -269,3 +269,25 @@ async def test_a_sixth_redirect_is_an_error(harness: WorkerHarness) -> None:
     assert result["error"]["type"] == "too_many_redirects"
     assert "127.0.0.1" in result["error"]["message"]
     assert len(harness.api.received) == 6
+
+
+async def test_a_cookie_set_for_one_event_is_not_sent_with_the_next(
+    harness: WorkerHarness,
+) -> None:
+    # By name: aiohttp's default jar ignores cookies of IP addresses anyway.
+    harness.action(
+        {
+            "name": "notify",
+            "url": f"http://localhost:{harness.api.port}/hook",
+            "body": {"id": {"$var": "id", "type": "string"}},
+        }
+    )
+    harness.api.script(Reply(200, headers={"Set-Cookie": "session=profile-a; Path=/"}))
+    await harness.start_worker(prefetch=1)
+    await harness.publish({"event_id": "e-a", "action": "notify", "params": {"id": "a"}})
+    await harness.results(1)
+    await harness.publish({"event_id": "e-b", "action": "notify", "params": {"id": "b"}})
+    await harness.results(1)
+    first, second = harness.api.received
+    assert first.json() == {"id": "a"}
+    assert "Cookie" not in second.headers
