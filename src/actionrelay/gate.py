@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 
 import structlog
@@ -29,6 +29,7 @@ from actionrelay.limiter import LimitsUnavailable, RateLimits
 from actionrelay.metrics import BREAKER_STATES, Metrics
 
 log = structlog.get_logger("actionrelay.gate")
+NO_SLOT: AbstractAsyncContextManager[None] = nullcontext()
 STORE_DOWN_WAIT_SECONDS = 5.0
 
 
@@ -140,12 +141,17 @@ class EndpointGate:
                 f"{endpoint.capping.period_ms} ms for {endpoint.url}; no call made"
             )
 
-    @asynccontextmanager
-    async def connection(self, passage: Passage, wait_seconds: float) -> AsyncIterator[None]:
+    def connection(
+        self, passage: Passage, wait_seconds: float
+    ) -> AbstractAsyncContextManager[None]:
         """One of the endpoint's ``max_connections``, waited for at most ``wait_seconds``."""
         if passage.endpoint is None:
-            yield
-            return
+            return NO_SLOT  # no generator kept alive for the whole call
+        return self._slot(passage, wait_seconds)
+
+    @asynccontextmanager
+    async def _slot(self, passage: Passage, wait_seconds: float) -> AsyncIterator[None]:
+        assert passage.endpoint is not None
         async with AsyncExitStack() as stack:
             try:
                 async with asyncio.timeout(wait_seconds):

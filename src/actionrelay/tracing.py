@@ -9,7 +9,7 @@ event's trace, exported over OTLP/HTTP; the call carries the span's context.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -43,9 +43,10 @@ class Tracing(Protocol):
 
 
 class PassThrough:
-    @contextmanager
-    def call(self, carrier: Mapping[str, str], attributes: dict[str, Any]) -> Iterator[CallSpan]:
-        yield CallSpan(dict(carrier))
+    def call(
+        self, carrier: Mapping[str, str], attributes: dict[str, Any]
+    ) -> AbstractContextManager[CallSpan]:
+        return nullcontext(CallSpan(dict(carrier)))
 
     def shutdown(self) -> None:
         return None

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -103,7 +102,7 @@ class Worker:
         # or concurrent declarations could reorder the first few.
         for endpoint in self.gate.throttled():
             await self.broker.consume_holding(endpoint, self._on_held_message)
-        await self.broker.consume(self._on_message)
+        await self.broker.consume(self._receive)
         log.info(
             "worker.consuming",
             queue=self.settings.request_queue,
@@ -135,28 +134,24 @@ class Worker:
         self.gate.limits.close()
         log.info("worker.stopped")
 
-    async def _on_message(self, message: Delivery) -> None:
-        self.settler.delivered(message)
-        await self._track(self._handle(message))
-
     async def _on_held_message(self, message: Delivery) -> None:
-        self.settler.delivered(message)
-        await self._track(self._handle(message, held_since=held_since(message.headers)))
+        await self._receive(message, held_since(message.headers))
 
-    async def _track(self, handling: Coroutine[Any, Any, None]) -> None:
+    async def _receive(self, message: Delivery, held_since: float | None = None) -> None:
+        self.settler.delivered(message)
         task = asyncio.current_task()
         assert task is not None
         self._in_flight.add(task)
         self._calling.add(task)
         self.metrics.in_flight.inc()
         try:
-            await handling
+            await self._handle(message, held_since)
         finally:
             self._in_flight.discard(task)
             self._calling.discard(task)
             self.metrics.in_flight.dec()
 
-    async def _handle(self, message: Delivery, held_since: float | None = None) -> None:
+    async def _handle(self, message: Delivery, held_since: float | None) -> None:
         now = datetime.now(UTC)
         attempt = Attempt(message, retry.RetryState.from_headers(message.headers, now))
         attempt.held_since = held_since
