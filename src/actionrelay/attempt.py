@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
+from aio_pika.abc import AbstractIncomingMessage
 
 from actionrelay import retry
 from actionrelay.action import HEADER_VALUE, ActionDefinition
 from actionrelay.broker import HELD_SINCE
-from actionrelay.delivered import Delivery
 from actionrelay.errors import DeadlineExpired, StepFailure
 from actionrelay.event import ActionResult, StepEvent
 from actionrelay.settings import Settings
@@ -41,7 +41,7 @@ class Fate(enum.Enum):
 class Attempt:
     """Everything known about one delivery of a step event."""
 
-    message: Delivery
+    message: AbstractIncomingMessage
     state: retry.RetryState
     event: StepEvent | None = None
     action: ActionDefinition | None = None
@@ -62,7 +62,7 @@ class Attempt:
         return None
 
 
-def trace_headers(message: Delivery) -> dict[str, str]:
+def trace_headers(message: AbstractIncomingMessage) -> dict[str, str]:
     """W3C trace context of the step event, carried to the call and to the result."""
     headers = message.headers or {}
     out = {}
@@ -83,7 +83,7 @@ def held_since(headers: Mapping[str, Any] | None) -> float:
     return time.time()
 
 
-def addressable(message: Delivery, result: ActionResult) -> bool:
+def addressable(message: AbstractIncomingMessage, result: ActionResult) -> bool:
     return bool(result.event_id or message.reply_to or message.correlation_id or message.message_id)
 
 

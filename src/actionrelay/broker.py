@@ -5,13 +5,13 @@ aio-pika exceptions are translated here into ``BrokerUnavailable``.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from datetime import datetime
+from typing import Any, Protocol, cast
 
 import aio_pika
 import aiormq
@@ -19,15 +19,14 @@ import structlog
 from aio_pika.abc import (
     AbstractChannel,
     AbstractExchange,
+    AbstractIncomingMessage,
     AbstractQueue,
     AbstractRobustChannel,
     AbstractRobustConnection,
     DeliveryMode,
 )
-from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 
-from actionrelay.delivered import Delivery, Received
 from actionrelay.endpoint import EndpointConfig
 from actionrelay.errors import ActionRelayError, ConfigError
 from actionrelay.event import ActionResult
@@ -51,64 +50,34 @@ class BrokerUnavailable(ActionRelayError):
     """RabbitMQ could not be reached or dropped the connection."""
 
 
-OnDelivery = Callable[[Delivery], Awaitable[None]]
+OnDelivery = Callable[[AbstractIncomingMessage], Awaitable[None]]
 
 
-@dataclass(eq=False)
-class Consumer:
-    """A consumer on the aiormq channel under a robust aio-pika channel.
+class Received(Protocol):
+    """What a copy reads of a received message (an aio-pika IncomingMessage fits)."""
 
-    One task per delivery, no aio-pika wrapper (see delivered.py). aio-pika
-    restores only its own consumers, so this one consumes again each time the
-    channel reopens after a reconnect; a consumer the broker cancels (its queue
-    was deleted) closes the channel, whose reopening declares the queue again.
-    """
-
-    channel: AbstractRobustChannel
-    queue: str
-    on_delivery: OnDelivery
-    tag: str | None = None
-    _background: set[asyncio.Task[None]] = field(default_factory=set)
-
-    async def start(self) -> None:
-        self.channel.reopen_callbacks.add(self._reopened)
-        await self._consume()
-
-    async def _consume(self) -> None:
-        amqp = await self.channel.get_underlay_channel()
-        amqp.on_consumer_cancel_callbacks.add(self._cancelled)
-        ok = await amqp.basic_consume(self.queue, self._deliver, consumer_tag=self.tag)
-        self.tag = ok.consumer_tag
-
-    async def _deliver(self, message: DeliveredMessage) -> None:
-        await self.on_delivery(Delivery(message))
-
-    async def _reopened(self, _channel: object) -> None:
-        if self.tag is not None:  # not stopped meanwhile
-            await self._consume()
-            log.info("broker.consuming_again", queue=self.queue)
-
-    async def _cancelled(self, frame: Basic.Cancel) -> None:
-        if frame.consumer_tag != self.tag:
-            return
-        log.error(
-            "broker.consumer_cancelled",
-            queue=self.queue,
-            note="RabbitMQ cancelled the consumer (was the queue deleted?); "
-            "reopening the channel declares the queue again and consumes",
-        )
-        amqp = await self.channel.get_underlay_channel()
-        task = asyncio.ensure_future(amqp.close())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def stop(self) -> None:
-        self.channel.reopen_callbacks.discard(self._reopened)
-        tag, self.tag = self.tag, None
-        if tag is None or self.channel.is_closed:
-            return
-        amqp = await self.channel.get_underlay_channel()
-        await amqp.basic_cancel(tag)
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def headers(self) -> dict[str, Any]: ...
+    @property
+    def content_type(self) -> str | None: ...
+    @property
+    def content_encoding(self) -> str | None: ...
+    @property
+    def priority(self) -> int | None: ...
+    @property
+    def correlation_id(self) -> str | None: ...
+    @property
+    def reply_to(self) -> str | None: ...
+    @property
+    def message_id(self) -> str | None: ...
+    @property
+    def timestamp(self) -> datetime | None: ...
+    @property
+    def type(self) -> str | None: ...
+    @property
+    def app_id(self) -> str | None: ...
 
 
 @dataclass
@@ -221,8 +190,8 @@ class Broker:
         self._connection_name = connection_name
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractRobustChannel | None = None
-        self._consumer: Consumer | None = None
-        self._holding: list[tuple[AbstractRobustChannel, Consumer]] = []
+        self._consumer_tag: str | None = None
+        self._holding: list[tuple[AbstractChannel, AbstractQueue, str]] = []
 
     async def connect(self) -> None:
         try:
@@ -252,7 +221,7 @@ class Broker:
             return "not connected to RabbitMQ"
         if self._channel is None or self._channel.is_closed:
             return "RabbitMQ channel is closed"
-        if self._consumer is None or self._consumer.tag is None:
+        if self._consumer_tag is None:
             return "not consuming"
         return None
 
@@ -262,11 +231,11 @@ class Broker:
             raise RuntimeError("Broker is not connected")
         return self._channel
 
-    async def consume(self, on_delivery: OnDelivery) -> None:
-        self._consumer = Consumer(self.channel, self.settings.request_queue, on_delivery)
-        await self._consumer.start()
+    async def consume(self, callback: OnDelivery) -> None:
+        queue = self.topology.queues[self.settings.request_queue]
+        self._consumer_tag = await queue.consume(callback)
 
-    async def consume_holding(self, endpoint: EndpointConfig, on_delivery: OnDelivery) -> None:
+    async def consume_holding(self, endpoint: EndpointConfig, callback: OnDelivery) -> None:
         """Consume a holding queue on its own channel, a few events at a time.
 
         The prefetch covers about two seconds of the endpoint's rate, so the
@@ -280,9 +249,8 @@ class Broker:
         )
         await channel.set_qos(prefetch_count=prefetch)
         queue = await self.topology.declare_holding_queue(channel, endpoint)
-        consumer = Consumer(channel, queue.name, on_delivery)
-        await consumer.start()
-        self._holding.append((channel, consumer))
+        tag = await queue.consume(callback)
+        self._holding.append((channel, queue, tag))
 
     async def publish_holding(
         self, incoming: Received, endpoint: EndpointConfig, headers: Mapping[str, Any]
@@ -295,11 +263,14 @@ class Broker:
         )
 
     async def stop_consuming(self) -> None:
-        for _channel, consumer in self._holding:
-            await consumer.stop()
+        for _channel, queue, tag in self._holding:
+            await queue.cancel(tag)
         self._holding.clear()
-        if self._consumer is not None:
-            await self._consumer.stop()
+        if self._consumer_tag is None:
+            return
+        queue = self.topology.queues[self.settings.request_queue]
+        tag, self._consumer_tag = self._consumer_tag, None
+        await queue.cancel(tag)
 
     async def close(self) -> None:
         if self._connection is not None:
@@ -330,8 +301,9 @@ class Broker:
         if reply_to:
             try:
                 await self._publish("", reply_to, body, properties)
-            except aiormq.exceptions.DeliveryError:
-                # No queue by that name: the result still reaches the results queue.
+            except aiormq.exceptions.PublishError:
+                # Returned, no queue by that name: the result still reaches the results
+                # queue. A nack is not caught: the event is requeued and tried again.
                 log.info("result.reply_to_missing", reply_to=reply_to, event_id=result.event_id)
             else:
                 return
@@ -346,7 +318,8 @@ class Broker:
 
         ``wait=False``: aiormq would otherwise hold the channel's lock until the
         frame is on the socket, one publish per loop turn; the confirm is what
-        matters, and it is awaited. A return or nack raises ``DeliveryError``.
+        matters, and it is awaited. A return raises ``PublishError``, a nack its base
+        class ``DeliveryError``.
         """
         if self.channel.is_closed:
             raise aiormq.exceptions.ChannelInvalidStateError(f"{self.channel!r} closed")

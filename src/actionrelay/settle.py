@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 import structlog
+from aio_pika.abc import AbstractIncomingMessage
 from yarl import URL
 
 from actionrelay import retry
@@ -23,7 +24,6 @@ from actionrelay.attempt import (
     trace_headers,
 )
 from actionrelay.broker import CONNECTION_ERRORS, Broker
-from actionrelay.delivered import Delivery
 from actionrelay.endpoint import EndpointConfig
 from actionrelay.errors import StepFailure
 from actionrelay.event import ActionResult
@@ -40,16 +40,16 @@ class Settler:
         self._settings = settings
         self._batchers: dict[int, AckBatcher] = {}
 
-    def delivered(self, message: Delivery) -> None:
+    def delivered(self, message: AbstractIncomingMessage) -> None:
         """Call in delivery order, as each message arrives."""
-        self._acks(message).delivered(message.delivery_tag)
+        self._acks(message).delivered(message.delivery_tag or 0)
 
     async def drain(self) -> None:
         """Send every pending ack (graceful shutdown)."""
         for batcher in self._batchers.values():
             await batcher.drain()
 
-    def _acks(self, message: Delivery) -> AckBatcher:
+    def _acks(self, message: AbstractIncomingMessage) -> AckBatcher:
         """The ack batcher of the message's channel (a reconnect brings a new one)."""
         channel = message.channel
         batcher = self._batchers.get(id(channel))
@@ -84,13 +84,13 @@ class Settler:
                 self._metrics.throttled.labels(URL(hold.url).host or "").inc()
             else:
                 await self._publish_final(attempt, result, failure)
-            self._acks(message).settle(message.delivery_tag)
+            self._acks(message).settle(message.delivery_tag or 0)
         except CONNECTION_ERRORS as exc:
             log.warning("worker.broker_lost", event_id=result.event_id, error=str(exc))
         except Exception:  # requeue; the delivery limit bounds the loop
             log.exception("worker.finish_failed", event_id=result.event_id)
             await _requeue(message)
-            self._acks(message).forget(message.delivery_tag)
+            self._acks(message).forget(message.delivery_tag or 0)
 
     async def _publish_final(
         self, attempt: Attempt, result: ActionResult, failure: StepFailure | None
@@ -128,8 +128,8 @@ class Settler:
         )
 
 
-async def _requeue(message: Delivery) -> None:
+async def _requeue(message: AbstractIncomingMessage) -> None:
     try:
-        await message.channel.basic_nack(message.delivery_tag, requeue=True)
+        await message.nack(requeue=True)
     except CONNECTION_ERRORS:
         log.warning("worker.broker_lost", note="event will be redelivered")

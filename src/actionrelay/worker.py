@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from aio_pika.abc import AbstractIncomingMessage
 
 from actionrelay import retry
 from actionrelay.action import ActionDefinition
@@ -31,7 +32,6 @@ from actionrelay.attempt import (
 )
 from actionrelay.broker import Broker
 from actionrelay.catalog import Catalog
-from actionrelay.delivered import Delivery
 from actionrelay.delivery import Endpoint, HttpClient
 from actionrelay.endpoint import Breaker, EndpointConfig, EndpointTable
 from actionrelay.errors import DeadlineExpired, HttpStatusError, StepFailure, UnknownAction
@@ -134,10 +134,12 @@ class Worker:
         self.gate.limits.close()
         log.info("worker.stopped")
 
-    async def _on_held_message(self, message: Delivery) -> None:
+    async def _on_held_message(self, message: AbstractIncomingMessage) -> None:
         await self._receive(message, held_since(message.headers))
 
-    async def _receive(self, message: Delivery, held_since: float | None = None) -> None:
+    async def _receive(
+        self, message: AbstractIncomingMessage, held_since: float | None = None
+    ) -> None:
         self.settler.delivered(message)
         task = asyncio.current_task()
         assert task is not None
@@ -151,7 +153,7 @@ class Worker:
             self._calling.discard(task)
             self.metrics.in_flight.dec()
 
-    async def _handle(self, message: Delivery, held_since: float | None) -> None:
+    async def _handle(self, message: AbstractIncomingMessage, held_since: float | None) -> None:
         now = datetime.now(UTC)
         attempt = Attempt(message, retry.RetryState.from_headers(message.headers, now))
         attempt.held_since = held_since
