@@ -197,8 +197,8 @@ async def test_deleted_request_queue_is_declared_again_and_consumed(
     assert before["event_id"] == "before"
 
     await harness.channel.queue_delete(harness.settings.request_queue)
-    # RabbitMQ cancels the consumer; the worker reopens its channel, which
-    # declares the queue (with its quorum arguments) and consumes again.
+    # RabbitMQ cancels the consumer; aio-pika's robust connection recovers, which
+    # declares the queue again (with its quorum arguments) and consumes.
     await wait_until(lambda: consumers_on(harness, harness.settings.request_queue), 20)
     state = await harness.queue_state(harness.settings.request_queue)
     assert state.consumer_count == 1
