@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import aiormq
 import orjson
+import pytest
 
 from tests.integration.support import Received, RecordingApi, Reply, WorkerHarness, eventually
 
@@ -221,3 +222,49 @@ async def consumers_on(harness: WorkerHarness, queue: str) -> int:
     finally:
         if not channel.is_closed:
             await channel.close()
+
+
+async def test_a_call_that_outlives_its_connection_ends_quietly_and_is_redelivered(
+    harness: WorkerHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    harness.api.script(Reply(200, delay=4.0))  # the first call outlives the connection
+    harness.action({"name": "notify", "body": {"id": {"$var": "id", "type": "string"}}})
+    worker = await harness.start_worker()
+    await harness.publish({"event_id": "e-1", "action": "notify", "params": {"id": "1"}})
+    await wait_for(lambda: len(harness.api.received) >= 1, 10, "the call did not start")
+    # RabbitMQ drops the worker's connection while the call is open: the call's
+    # task is cancelled with its channel, and the event comes back after the reconnect.
+    await asyncio.to_thread(close_connection, f"worker {worker.settings.worker_id}")
+    [result] = await harness.results(1, timeout=30)
+    assert result["event_id"] == "e-1"
+    assert result["status"] == "success"
+    assert len(harness.api.received) == 2  # at-least-once: called again after redelivery
+    await asyncio.sleep(4.5)  # the first call's answer, had it been kept, would be in
+    assert await harness.depth(harness.settings.results_queue) == 0
+    # No task died with an exception. (aio-pika logs its own reconnect troubles.)
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
+
+
+def close_connection(name: str) -> None:
+    """Have RabbitMQ close the client connection named ``name``."""
+    listed = subprocess.run(
+        ["rabbitmqctl", "list_connections", "pid", "client_properties", "--quiet"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    ).stdout
+    pids = [
+        line.split("\t", 1)[0]
+        for line in listed.splitlines()
+        if f'{{"connection_name","{name}"}}' in line
+    ]
+    assert len(pids) == 1, f"connections named {name!r}: {pids}"
+    subprocess.run(
+        ["rabbitmqctl", "close_connection", pids[0], "test: connection dropped"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
