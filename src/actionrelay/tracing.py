@@ -37,7 +37,9 @@ class CallSpan:
 
 
 class Tracing(Protocol):
-    def call(self, carrier: Mapping[str, str], attributes: dict[str, Any]) -> Any: ...
+    def call(
+        self, carrier: Mapping[str, str], attributes: dict[str, Any]
+    ) -> AbstractContextManager[CallSpan]: ...
 
     def shutdown(self) -> None: ...
 
