@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+import aiormq
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 from yarl import URL
@@ -69,7 +70,7 @@ class Settler:
     ) -> None:
         """Publish what the event's fate needs, confirmed, then ack it."""
         message = attempt.message
-        if message.channel.is_closed:
+        if not _channel_open(message):
             return  # the delivery died with its channel; RabbitMQ redelivers the event
         action = result.action or "unknown"
         try:
@@ -87,6 +88,11 @@ class Settler:
             self._acks(message).settle(message.delivery_tag or 0)
         except CONNECTION_ERRORS as exc:
             log.warning("worker.broker_lost", event_id=result.event_id, error=str(exc))
+            if _channel_open(message):
+                # Publishing went through another channel than the delivery's (a held
+                # event): give the event back now, or it keeps its slot until a restart.
+                await _requeue(message)
+                self._acks(message).forget(message.delivery_tag or 0)
         except Exception:  # requeue; the delivery limit bounds the loop
             log.exception("worker.finish_failed", event_id=result.event_id)
             await _requeue(message)
@@ -126,6 +132,14 @@ class Settler:
             delay_ms=delay_ms,
             queue=queue,
         )
+
+
+def _channel_open(message: AbstractIncomingMessage) -> bool:
+    """Whether the delivery's own channel is open (aio-pika raises once it closed)."""
+    try:
+        return not message.channel.is_closed
+    except aiormq.exceptions.ChannelInvalidStateError:
+        return False
 
 
 async def _requeue(message: AbstractIncomingMessage) -> None:

@@ -34,3 +34,15 @@ def rejection(**fields: Any) -> str:
 def sent_json(request: OutboundRequest) -> Any:
     assert request.body is not None
     return orjson.loads(request.body)
+
+
+class RecordedAcks:
+    """Stands in for the channel: records the ack frames a batcher would send."""
+
+    is_closed = False
+
+    def __init__(self) -> None:
+        self.frames: list[tuple[int, bool]] = []
+
+    async def basic_ack(self, delivery_tag: int, multiple: bool = False, **_: Any) -> None:
+        self.frames.append((delivery_tag, multiple))

@@ -8,18 +8,7 @@ from typing import Any, cast
 from aiormq.abc import AbstractChannel
 
 from actionrelay.acks import AckBatcher
-
-
-class RecordedAcks:
-    """Stands in for the channel: records the ack frames a batcher would send."""
-
-    is_closed = False
-
-    def __init__(self) -> None:
-        self.frames: list[tuple[int, bool]] = []
-
-    async def basic_ack(self, delivery_tag: int, multiple: bool = False, **_: Any) -> None:
-        self.frames.append((delivery_tag, multiple))
+from tests.unit.support import RecordedAcks
 
 
 def batcher(**options: float) -> tuple[AckBatcher, RecordedAcks]:
