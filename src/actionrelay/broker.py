@@ -10,8 +10,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import aio_pika
 import aiormq
@@ -21,7 +20,6 @@ from aio_pika.abc import (
     AbstractExchange,
     AbstractIncomingMessage,
     AbstractQueue,
-    AbstractRobustChannel,
     AbstractRobustConnection,
     DeliveryMode,
 )
@@ -48,36 +46,6 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 
 class BrokerUnavailable(ActionRelayError):
     """RabbitMQ could not be reached or dropped the connection."""
-
-
-OnDelivery = Callable[[AbstractIncomingMessage], Awaitable[None]]
-
-
-class Received(Protocol):
-    """What a copy reads of a received message (an aio-pika IncomingMessage fits)."""
-
-    @property
-    def body(self) -> bytes: ...
-    @property
-    def headers(self) -> dict[str, Any]: ...
-    @property
-    def content_type(self) -> str | None: ...
-    @property
-    def content_encoding(self) -> str | None: ...
-    @property
-    def priority(self) -> int | None: ...
-    @property
-    def correlation_id(self) -> str | None: ...
-    @property
-    def reply_to(self) -> str | None: ...
-    @property
-    def message_id(self) -> str | None: ...
-    @property
-    def timestamp(self) -> datetime | None: ...
-    @property
-    def type(self) -> str | None: ...
-    @property
-    def app_id(self) -> str | None: ...
 
 
 @dataclass
@@ -189,7 +157,7 @@ class Broker:
         self.topology = Topology(settings)
         self._connection_name = connection_name
         self._connection: AbstractRobustConnection | None = None
-        self._channel: AbstractRobustChannel | None = None
+        self._channel: AbstractChannel | None = None
         self._consumer_tag: str | None = None
         self._holding: list[tuple[AbstractChannel, AbstractQueue, str]] = []
 
@@ -226,16 +194,20 @@ class Broker:
         return None
 
     @property
-    def channel(self) -> AbstractRobustChannel:
+    def channel(self) -> AbstractChannel:
         if self._channel is None:
             raise RuntimeError("Broker is not connected")
         return self._channel
 
-    async def consume(self, callback: OnDelivery) -> None:
+    async def consume(self, callback: Callable[[AbstractIncomingMessage], Awaitable[None]]) -> None:
         queue = self.topology.queues[self.settings.request_queue]
         self._consumer_tag = await queue.consume(callback)
 
-    async def consume_holding(self, endpoint: EndpointConfig, callback: OnDelivery) -> None:
+    async def consume_holding(
+        self,
+        endpoint: EndpointConfig,
+        callback: Callable[[AbstractIncomingMessage], Awaitable[None]],
+    ) -> None:
         """Consume a holding queue on its own channel, a few events at a time.
 
         The prefetch covers about two seconds of the endpoint's rate, so the
@@ -253,7 +225,10 @@ class Broker:
         self._holding.append((channel, queue, tag))
 
     async def publish_holding(
-        self, incoming: Received, endpoint: EndpointConfig, headers: Mapping[str, Any]
+        self,
+        incoming: AbstractIncomingMessage,
+        endpoint: EndpointConfig,
+        headers: Mapping[str, Any],
     ) -> None:
         queue = await self.topology.declare_holding_queue(self.channel, endpoint)
         if HELD_SINCE in incoming.headers:
@@ -335,7 +310,7 @@ class Broker:
         )
 
     async def publish_retry(
-        self, incoming: Received, delay_ms: int, headers: Mapping[str, Any]
+        self, incoming: AbstractIncomingMessage, delay_ms: int, headers: Mapping[str, Any]
     ) -> str:
         """Park a copy of the event in the delay queue for ``delay_ms``; returns its name."""
         queue = await self.topology.declare_delay_queue(self.channel, delay_ms)
@@ -344,7 +319,9 @@ class Broker:
         )
         return queue
 
-    async def dead_letter(self, incoming: Received, metadata: Mapping[str, Any]) -> None:
+    async def dead_letter(
+        self, incoming: AbstractIncomingMessage, metadata: Mapping[str, Any]
+    ) -> None:
         """Copy the original message to the dead-letter queue with failure headers."""
         headers = {f"{DEAD_LETTER_HEADER_PREFIX}{k}": v for k, v in metadata.items()}
         await self.channel.default_exchange.publish(
@@ -352,7 +329,7 @@ class Broker:
         )
 
 
-def _copy(incoming: Received, headers: Mapping[str, Any]) -> aio_pika.Message:
+def _copy(incoming: AbstractIncomingMessage, headers: Mapping[str, Any]) -> aio_pika.Message:
     """The same event with ``headers`` added (None values removed), persistent."""
     merged = dict(incoming.headers)
     for key, value in headers.items():
@@ -363,7 +340,7 @@ def _copy(incoming: Received, headers: Mapping[str, Any]) -> aio_pika.Message:
     return copy_message(incoming, merged)
 
 
-def copy_message(incoming: Received, headers: dict[str, Any]) -> aio_pika.Message:
+def copy_message(incoming: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika.Message:
     """The original body and properties with ``headers``, persistent.
 
     ``expiration`` and ``user_id`` are not copied: the first could drop the copy
