@@ -25,6 +25,7 @@ from aio_pika.abc import (
 )
 from pamqp.commands import Basic
 
+from actionrelay.connection import RobustConnection
 from actionrelay.endpoint import EndpointConfig
 from actionrelay.errors import ActionRelayError, ConfigError
 from actionrelay.event import ActionResult
@@ -166,6 +167,7 @@ class Broker:
             self._connection = await aio_pika.connect_robust(
                 self.settings.amqp_url,
                 client_properties={"connection_name": self._connection_name},
+                connection_class=RobustConnection,
             )
             self._channel = await self._connection.channel(
                 publisher_confirms=True, on_return_raises=True
