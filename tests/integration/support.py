@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections import deque
@@ -408,3 +409,28 @@ def _pika_publish(url: str, queue: str, body: bytes, properties: dict[str, Any])
 def step_event(event_id: str, action: str, **fields: Any) -> dict[str, Any]:
     """A step event as the journey engine sends it; ``fields`` go on top."""
     return {"event_id": event_id, "action": action, **fields}
+
+
+def close_connection(name: str) -> None:
+    """Have RabbitMQ close the client connection named ``name``."""
+    listed = subprocess.run(
+        ["rabbitmqctl", "list_connections", "pid", "client_properties", "--quiet"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    ).stdout
+    pids = [
+        line.split("\t", 1)[0]
+        for line in listed.splitlines()
+        if f'{{"connection_name","{name}"}}' in line
+    ]
+    assert len(pids) == 1, f"connections named {name!r}: {pids}"
+    subprocess.run(
+        ["rabbitmqctl", "close_connection", pids[0], "test: connection dropped"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )

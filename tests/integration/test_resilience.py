@@ -19,7 +19,14 @@ import aiormq
 import orjson
 import pytest
 
-from tests.integration.support import Received, RecordingApi, Reply, WorkerHarness, eventually
+from tests.integration.support import (
+    Received,
+    RecordingApi,
+    Reply,
+    WorkerHarness,
+    close_connection,
+    eventually,
+)
 
 RETRY = {"max_attempts": 10, "schedule_seconds": [0.5, 1.0], "jitter": 0}
 
@@ -243,28 +250,3 @@ async def test_a_call_that_outlives_its_connection_ends_quietly_and_is_redeliver
     assert await harness.depth(harness.settings.results_queue) == 0
     # No task died with an exception. (aio-pika logs its own reconnect troubles.)
     assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
-
-
-def close_connection(name: str) -> None:
-    """Have RabbitMQ close the client connection named ``name``."""
-    listed = subprocess.run(
-        ["rabbitmqctl", "list_connections", "pid", "client_properties", "--quiet"],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    ).stdout
-    pids = [
-        line.split("\t", 1)[0]
-        for line in listed.splitlines()
-        if f'{{"connection_name","{name}"}}' in line
-    ]
-    assert len(pids) == 1, f"connections named {name!r}: {pids}"
-    subprocess.run(
-        ["rabbitmqctl", "close_connection", pids[0], "test: connection dropped"],
-        check=True,
-        capture_output=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
