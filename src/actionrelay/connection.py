@@ -33,9 +33,10 @@ def unbound(queue: asyncio.Queue[Any]) -> None:
 class RobustChannel(aio_pika.RobustChannel):
     """A channel whose inbound frame queue is unbounded, also once reopened."""
 
-    async def _open(self) -> None:
-        await super()._open()
+    async def _on_open(self) -> None:
+        # Before aio-pika restores the consumers: the first deliveries find it wide.
         unbound((await self.get_underlay_channel()).frames)
+        await super()._on_open()
 
 
 class RobustConnection(aio_pika.RobustConnection):
