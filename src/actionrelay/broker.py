@@ -25,7 +25,7 @@ from aio_pika.abc import (
 )
 from pamqp.commands import Basic
 
-from actionrelay.connection import RobustConnection
+from actionrelay.connection import WorkerConnection
 from actionrelay.endpoint import EndpointConfig
 from actionrelay.errors import ActionRelayError, ConfigError
 from actionrelay.event import ActionResult
@@ -167,7 +167,7 @@ class Broker:
             self._connection = await aio_pika.connect_robust(
                 self.settings.amqp_url,
                 client_properties={"connection_name": self._connection_name},
-                connection_class=RobustConnection,
+                connection_class=WorkerConnection,
             )
             self._channel = await self._connection.channel(
                 publisher_confirms=True, on_return_raises=True
@@ -235,9 +235,7 @@ class Broker:
         queue = await self.topology.declare_holding_queue(self.channel, endpoint)
         if HELD_SINCE in incoming.headers:
             headers = {k: v for k, v in headers.items() if k != HELD_SINCE}
-        await self.channel.default_exchange.publish(
-            _copy(incoming, headers), routing_key=queue.name, mandatory=True
-        )
+        await self._publish_copy(queue.name, _copy(incoming, headers))
 
     async def stop_consuming(self) -> None:
         for _channel, queue, tag in self._holding:
@@ -316,9 +314,7 @@ class Broker:
     ) -> str:
         """Park a copy of the event in the delay queue for ``delay_ms``; returns its name."""
         queue = await self.topology.declare_delay_queue(self.channel, delay_ms)
-        await self.channel.default_exchange.publish(
-            _copy(incoming, headers), routing_key=queue, mandatory=True
-        )
+        await self._publish_copy(queue, _copy(incoming, headers))
         return queue
 
     async def dead_letter(
@@ -326,9 +322,10 @@ class Broker:
     ) -> None:
         """Copy the original message to the dead-letter queue with failure headers."""
         headers = {f"{DEAD_LETTER_HEADER_PREFIX}{k}": v for k, v in metadata.items()}
-        await self.channel.default_exchange.publish(
-            _copy(incoming, headers), routing_key=self.settings.dead_letter_queue, mandatory=True
-        )
+        await self._publish_copy(self.settings.dead_letter_queue, _copy(incoming, headers))
+
+    async def _publish_copy(self, queue: str, message: aio_pika.Message) -> None:
+        await self._publish("", queue, message.body, message.properties)
 
 
 def _copy(incoming: AbstractIncomingMessage, headers: Mapping[str, Any]) -> aio_pika.Message:
