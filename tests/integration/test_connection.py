@@ -92,6 +92,7 @@ async def test_frame_queues_stay_unbounded_after_a_reconnect(harness: WorkerHarn
         holding = await underlay(worker.broker._holding[0][0])
         return [main.connection.write_queue.maxsize, main.frames.maxsize, holding.frames.maxsize]
 
+    await eventually(lambda: worker.broker.not_ready_reason() is None, "worker consuming")
     before = await underlay(worker.broker.channel)
     assert await unbounded_queues() == [0, 0, 0]
 
