@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,13 @@ from yarl import URL
 from actionrelay.breaker import BreakerState, CircuitBreaker
 from actionrelay.endpoint import EndpointConfig, EndpointTable, load_endpoints
 from actionrelay.errors import CatalogError
-from actionrelay.limiter import RECOVERY_EVERY_SECONDS, Adaptation
+from actionrelay.limiter import (
+    PACE_BURST_SECONDS,
+    PACE_FACTOR,
+    RECOVERY_EVERY_SECONDS,
+    Adaptation,
+    Pacer,
+)
 
 
 @pytest.mark.parametrize(
@@ -130,3 +137,31 @@ def test_adaptation_halves_on_429_and_recovers_in_steps() -> None:
     for _ in range(20):
         adaptation.on_429(200)
     assert adaptation.factor == 0.05  # never stops an endpoint entirely
+
+
+def test_a_burst_of_slots_is_spaced_at_twice_the_rate() -> None:
+    pacer, now, taken = Pacer(), 100.0, []
+    for _ in range(20):  # 20 events ready at once, 20 calls/s
+        now += pacer.delay(now)
+        pacer.taken(now, rate=20)
+        taken.append(now)
+    # The first two are 10 ms closer: the burst allowance.
+    gaps = {round(b - a, 4) for a, b in itertools.pairwise(taken[1:])}
+    assert gaps == {round(1 / (20 * PACE_FACTOR), 4)}
+    assert taken[-1] - taken[0] == pytest.approx(19 / 40 - PACE_BURST_SECONDS)
+
+
+def test_a_fast_endpoint_takes_10_ms_of_slots_at_once() -> None:
+    pacer, now = Pacer(), 100.0
+    at_once = 0
+    while pacer.delay(now) == 0:
+        pacer.taken(now, rate=5000)
+        at_once += 1
+    assert at_once == pytest.approx(5000 * PACE_FACTOR * PACE_BURST_SECONDS, abs=1)
+
+
+def test_a_slot_taken_after_a_pause_is_due_at_once() -> None:
+    pacer = Pacer()
+    pacer.taken(100.0, rate=1)
+    assert pacer.delay(100.2) == pytest.approx(0.29)
+    assert pacer.delay(200.0) == 0
