@@ -107,13 +107,14 @@ class AckBatcher:
         # One flush at a time, in order: a multiple ack overtaking an earlier single
         # ack of a tag it covers would make that single ack name an unknown tag.
         # Only the last frame waits until it is written: the write queue is in order,
-        # so every earlier one is on the socket by then (drain() relies on that).
+        # so every earlier one is with the transport by then (drain() relies on that).
+        last = len(frames)
         async with self._sending:
             for n, (tag, multiple) in enumerate(frames, 1):
                 if self._channel.is_closed:
                     return  # the deliveries died with the channel; RabbitMQ redelivers them
                 try:
-                    await self._channel.basic_ack(tag, multiple=multiple, wait=n == len(frames))
+                    await self._channel.basic_ack(tag, multiple=multiple, wait=n == last)
                 except CONNECTION_ERRORS as exc:  # the channel went away: redelivery covers it
                     log.warning("acks.lost_channel", delivery_tag=tag, error=str(exc))
                     return

@@ -186,9 +186,12 @@ class RateLimits:
         pacer = self._pacers.setdefault(endpoint.key, Pacer())
         async with self._order.setdefault(endpoint.key, asyncio.Lock()):
             while True:
-                rate = self.effective_rate(endpoint) or throttling.max_per_second
                 if pace := pacer.delay(time.monotonic()):
+                    if time.time() + pace > give_up_at:
+                        return False
                     await asyncio.sleep(pace)
+                # Read after the pause: a 429 meanwhile must price this slot.
+                rate = self.effective_rate(endpoint) or throttling.max_per_second
                 cost = max(1, round(throttling.max_per_second * COST_SCALE / rate))
                 with store_errors():
                     admitted = await self._limiter.hit(item, "throttle", endpoint.key, cost=cost)

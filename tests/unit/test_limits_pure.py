@@ -165,3 +165,5 @@ def test_a_slot_taken_after_a_pause_is_due_at_once() -> None:
     pacer.taken(100.0, rate=1)
     assert pacer.delay(100.2) == pytest.approx(0.29)
     assert pacer.delay(200.0) == 0
+    pacer.taken(200.0, rate=1)  # spaced from the slot taken now, not from the old one
+    assert pacer.delay(200.0) == pytest.approx(0.49)
