@@ -44,7 +44,7 @@ class Outcome:
 
 
 def suite(*, quick: bool = False) -> list[Scenario]:
-    """The full suite (about ten minutes on 2 cores), or a tenth of it as a smoke test."""
+    """The full suite (10 to 17 minutes on 2 cores), or a tenth of it as a smoke test."""
     n = 10 if quick else 1
 
     def rounds(full: int) -> int:
