@@ -34,7 +34,8 @@ class Throttling(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_per_second: float = Field(gt=0, le=100_000)
+    # The throttle's window is one second: under one call per second no slot would fit.
+    max_per_second: float = Field(ge=1, le=100_000)
     max_wait_seconds: float = Field(default=21_600, gt=0, le=21_600)
 
 

@@ -39,6 +39,7 @@ log = structlog.get_logger("actionrelay.limiter")
 # Redis key) stays the same whatever the effective rate.
 COST_SCALE = 10
 MIN_FACTOR = 0.05
+MIN_RATE = 1.0
 BACKOFF = 0.5
 RECOVERY_STEP = 1.25
 RECOVERY_EVERY_SECONDS = 5.0
@@ -166,7 +167,7 @@ class RateLimits:
         adaptation = self._adaptations.setdefault(endpoint.key, Adaptation())
         if adaptation.recover(time.monotonic()):
             log.info("endpoint.rate_recovering", **_rate_change(endpoint, adaptation))
-        return endpoint.throttling.max_per_second * adaptation.factor
+        return _lowered(endpoint.throttling.max_per_second, adaptation)
 
     def on_429(self, endpoint: EndpointConfig) -> None:
         if endpoint.throttling is None:
@@ -259,10 +260,17 @@ class RateLimits:
 def _rate_change(endpoint: EndpointConfig, adaptation: Adaptation) -> dict[str, object]:
     """The fields of the log line that reports a new effective rate."""
     assert endpoint.throttling is not None
-    rate = endpoint.throttling.max_per_second * adaptation.factor
+    rate = _lowered(endpoint.throttling.max_per_second, adaptation)
     return {"endpoint": endpoint.url, "effective_per_second": round(rate, 2)}
 
 
 def _window(amount: int, period_ms: int) -> RateLimitItem:
     """A sliding window of ``amount`` per ``period_ms`` (whole seconds, at least one)."""
     return RateLimitItemPerSecond(amount, max(1, math.ceil(period_ms / 1000)))
+
+
+def _lowered(max_per_second: float, adaptation: Adaptation) -> float:
+    """The adapted rate, never under one call per second: a slot of the one-second
+    window costs more as the rate falls, and under 1/s it would cost more than the
+    whole window, so no call would ever go out."""
+    return max(MIN_RATE, max_per_second * adaptation.factor)

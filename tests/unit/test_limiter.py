@@ -55,3 +55,11 @@ async def test_a_429_during_the_pause_prices_the_next_slot() -> None:
     limits.on_429(endpoint)  # half the rate: a slot costs twice as much
     assert await waiting
     assert await window_left(limits, endpoint) == 17 * COST_SCALE
+
+
+async def test_a_rate_lowered_under_one_call_per_second_still_lets_calls_out() -> None:
+    limits, endpoint = RateLimits(None), throttled(10)
+    for _ in range(6):  # 10/s halved six times would be 0.16/s
+        limits.on_429(endpoint)
+    assert limits.effective_rate(endpoint) == 1.0
+    assert await asyncio.wait_for(limits.wait_for_slot(endpoint, time.time() + 5), 2)

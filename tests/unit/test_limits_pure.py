@@ -61,6 +61,7 @@ def test_first_matching_entry_wins() -> None:
         ({"url": "https://a.test/", "methods": ["FETCH"]}, "unknown methods"),
         ({"url": "https://a.test/", "capping": {"max_calls": 0, "period_ms": 1000}}, "capping"),
         ({"url": "https://a.test/", "throttling": {"max_per_second": 0}}, "throttling"),
+        ({"url": "https://a.test/", "throttling": {"max_per_second": 0.5}}, "throttling"),
         ({"url": "https://a.test/", "max_connections": 401}, "max_connections"),
         ({"url": "https://a.test/", "throttle": {}}, "throttle"),
     ],
