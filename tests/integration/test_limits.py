@@ -105,6 +105,28 @@ async def test_two_workers_share_one_cap_through_redis(
     )
 
 
+async def test_two_workers_share_one_throttle_through_redis(
+    harness: WorkerHarness, redis_url: str
+) -> None:
+    configs = endpoints(
+        harness, {"url": f"{harness.api.url}/crm", "throttling": {"max_per_second": 20}}
+    )
+    action(harness, "crm", "/crm/contacts")
+    for _ in range(2):
+        await harness.spawn_worker(redis_url=redis_url)
+    await harness.wait_consuming(2)
+    for seq in range(100):  # five seconds' worth, all at once
+        await harness.publish(event("crm", seq))
+    results = await harness.results(100, timeout=30)
+    calls = sorted(r.at for r in harness.api.received)
+    assert all(r["status"] == "success" for r in results)
+    assert len(calls) == 100
+    # Each worker paces its own slots; the shared window caps the two together.
+    assert busiest_second(calls) <= 23  # 15 % tolerance (docs/rate-limits.md)
+    assert calls[-1] - calls[0] >= 4.0  # 100 at 20/s: the cap is not exceeded on average
+    await drop_holding_queues(harness, configs)
+
+
 async def test_throttled_events_wait_their_turn_in_order(harness: WorkerHarness) -> None:
     configs = endpoints(
         harness, {"url": f"{harness.api.url}/crm", "throttling": {"max_per_second": 20}}
