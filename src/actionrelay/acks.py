@@ -20,7 +20,7 @@ from collections import deque
 import structlog
 from aiormq.abc import AbstractChannel
 
-from actionrelay.broker import CONNECTION_ERRORS
+from actionrelay.connection import CONNECTION_ERRORS
 
 log = structlog.get_logger("actionrelay.acks")
 

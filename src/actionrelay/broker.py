@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -25,7 +24,12 @@ from aio_pika.abc import (
 )
 from pamqp.commands import Basic
 
-from actionrelay.connection import WorkerConnection
+from actionrelay.connection import (
+    CONNECTION_ERRORS,
+    WorkerConnection,
+    failover_order,
+)
+from actionrelay.delay import LEVELS, UNIT_MS, DelayLadder
 from actionrelay.endpoint import EndpointConfig
 from actionrelay.errors import ActionRelayError, ConfigError
 from actionrelay.event import ActionResult
@@ -35,14 +39,21 @@ log = structlog.get_logger("actionrelay.broker")
 ROUTABLE_NAME = re.compile(r"^[A-Za-z0-9_]{1,30}$")
 DEAD_LETTER_HEADER_PREFIX = "x-actionrelay-"
 HELD_SINCE = "x-actionrelay-held-since"
-DEAD_LETTER_DELIVERY_LIMIT = 1_000_000
-
-# The exceptions that mean "the connection or channel went away"; nothing broader.
-CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
-    aiormq.exceptions.AMQPConnectionError,
-    aiormq.exceptions.ChannelInvalidStateError,
-    ConnectionError,
+# Headers RabbitMQ adds when it dead-letters or redelivers.
+BROKER_HEADERS = frozenset(
+    {
+        "x-death",
+        "x-first-death-exchange",
+        "x-first-death-queue",
+        "x-first-death-reason",
+        "x-last-death-exchange",
+        "x-last-death-queue",
+        "x-last-death-reason",
+        "x-delivery-count",
+        "x-acquired-count",
+    }
 )
+DEAD_LETTER_DELIVERY_LIMIT = 1_000_000
 
 
 class BrokerUnavailable(ActionRelayError):
@@ -56,24 +67,10 @@ class Topology:
     settings: Settings
     queues: dict[str, AbstractQueue] = field(default_factory=dict)
     exchanges: dict[str, AbstractExchange] = field(default_factory=dict)
-    delay_queues: dict[str, float] = field(default_factory=dict)
 
-    def delay_queue_name(self, delay_ms: int) -> str:
-        return f"{self.settings.request_queue}.retry.{delay_ms}ms"
-
-    def delay_queue_arguments(self, delay_ms: int) -> dict[str, Any]:
-        """A wait room: every message expires after ``delay_ms`` back into the request queue.
-
-        One TTL per queue keeps each queue first-in-first-out with no message
-        blocking an earlier-due one. An idle delay queue deletes itself.
-        """
-        return {
-            "x-queue-type": "classic",
-            "x-message-ttl": delay_ms,
-            "x-dead-letter-exchange": "",
-            "x-dead-letter-routing-key": self.settings.request_queue,
-            "x-expires": 2 * delay_ms + 60_000,
-        }
+    @property
+    def ladder(self) -> DelayLadder:
+        return DelayLadder(self.settings.delay_prefix)
 
     def holding_queue_name(self, endpoint: EndpointConfig) -> str:
         return f"{self.settings.request_queue}.hold.{endpoint.key}"
@@ -90,17 +87,6 @@ class Topology:
             )
             self.queues[name] = queue
         return queue
-
-    async def declare_delay_queue(self, channel: AbstractChannel, delay_ms: int) -> str:
-        """Declared again well before it could expire, so no waiting message is lost."""
-        name = self.delay_queue_name(delay_ms)
-        now = time.monotonic()
-        if now - self.delay_queues.get(name, -math.inf) > delay_ms / 2000 + 30:
-            await channel.declare_queue(
-                name, durable=True, arguments=self.delay_queue_arguments(delay_ms)
-            )
-            self.delay_queues[name] = now
-        return name
 
     def request_queue_arguments(self) -> dict[str, Any]:
         s = self.settings
@@ -130,6 +116,9 @@ class Topology:
 
     async def declare(self, channel: AbstractChannel) -> None:
         s = self.settings
+        problem = self.ladder.check_destination(s.request_queue)
+        if problem is not None:
+            raise ConfigError(f"ACTIONRELAY_REQUEST_QUEUE: {problem}; choose another name")
         self.queues[s.dead_letter_queue] = await channel.declare_queue(
             s.dead_letter_queue, durable=True, arguments=self.dead_letter_queue_arguments()
         )
@@ -140,9 +129,54 @@ class Topology:
             s.results_exchange, aio_pika.ExchangeType.TOPIC, durable=True
         )
         self.exchanges[s.results_exchange] = results
-        results_queue = await channel.declare_queue(s.results_queue, durable=True)
+        results_queue = await self._declare_keeping_type(channel, s.results_queue)
         await results_queue.bind(results, routing_key="#")
         self.queues[s.results_queue] = results_queue
+        await self.declare_ladder(channel)
+        await self._bind_to_ladder()
+
+    async def _declare_keeping_type(self, channel: AbstractChannel, name: str) -> AbstractQueue:
+        """A queue of ``queue_type`` when missing; an existing one of another type is kept.
+
+        The results queue was a classic queue before it followed ``queue_type``:
+        such a queue is used as it is rather than refused (docs/operations.md
+        says how to move it to a quorum queue).
+        """
+        wanted: dict[str, Any] = {"x-queue-type": self.settings.queue_type}
+        underlay = await channel.get_underlay_channel()
+        probe = await underlay.connection.channel()
+        try:
+            await probe.queue_declare(name, durable=True, arguments=wanted)
+        except aiormq.exceptions.ChannelPreconditionFailed:
+            wanted = {}  # as older versions declared it
+        finally:
+            if not probe.is_closed:
+                await probe.close()
+        return await channel.declare_queue(name, durable=True, arguments=wanted)
+
+    async def declare_ladder(self, channel: AbstractChannel) -> None:
+        """The delay ladder (``delay.py``), shared by every request queue of the vhost."""
+        ladder = self.ladder
+        exchanges = {}
+        for name in [ladder.deliver, *(ladder.level_name(k) for k in range(LEVELS))]:
+            exchanges[name] = await channel.declare_exchange(
+                name, aio_pika.ExchangeType.TOPIC, durable=True
+            )
+        for level in range(LEVELS):
+            name = ladder.level_name(level)
+            self.queues[name] = await channel.declare_queue(
+                name, durable=True, arguments=ladder.queue_arguments(level)
+            )
+        for binding in ladder.bindings():
+            if binding.kind == "queue":
+                await self.queues[binding.destination].bind(binding.source, binding.pattern)
+            else:
+                await exchanges[binding.destination].bind(binding.source, binding.pattern)
+
+    async def _bind_to_ladder(self) -> None:
+        """The request queue's way out of the ladder."""
+        name = self.settings.request_queue
+        await self.queues[name].bind(self.ladder.deliver, self.ladder.destination_pattern(name))
 
 
 def result_routing_key(result: ActionResult) -> str:
@@ -163,17 +197,17 @@ class Broker:
         self._holding: list[tuple[AbstractChannel, AbstractQueue, str]] = []
 
     async def connect(self) -> None:
+        """Connect to the first URL that answers (from a random one on), declare, set up."""
         try:
-            self._connection = await aio_pika.connect_robust(
-                self.settings.amqp_url,
-                client_properties={"connection_name": self._connection_name},
-                connection_class=WorkerConnection,
-            )
+            self._connection = await self._connect_any(failover_order(self.settings.amqp_urls))
             self._channel = await self._connection.channel(
                 publisher_confirms=True, on_return_raises=True
             )
             await self._channel.set_qos(prefetch_count=self.settings.prefetch)
             await self.topology.declare(self._channel)
+        except ConfigError:
+            await self.close()
+            raise
         except aiormq.exceptions.ChannelPreconditionFailed as exc:
             await self.close()
             raise ConfigError(
@@ -184,6 +218,24 @@ class Broker:
             ) from exc
         except CONNECTION_ERRORS as exc:
             raise BrokerUnavailable(f"cannot reach RabbitMQ: {exc}") from exc
+
+    async def _connect_any(self, urls: list[str]) -> AbstractRobustConnection:
+        """The first URL that answers; later reconnects go on from there."""
+        error: BaseException | None = None
+        for start in range(len(urls)):
+            connection = WorkerConnection(
+                [*urls[start:], *urls[:start]],
+                client_properties={"connection_name": self._connection_name},
+            )
+            try:
+                await connection.connect()
+            except CONNECTION_ERRORS as exc:
+                error = exc
+                await connection.close()
+            else:
+                return connection
+        assert error is not None
+        raise error
 
     def not_ready_reason(self) -> str | None:
         """None while connected and consuming; otherwise what is missing."""
@@ -235,7 +287,7 @@ class Broker:
         queue = await self.topology.declare_holding_queue(self.channel, endpoint)
         if HELD_SINCE in incoming.headers:
             headers = {k: v for k, v in headers.items() if k != HELD_SINCE}
-        await self._publish_copy(queue.name, _copy(incoming, headers))
+        await self._publish_copy(_copy(incoming, headers), routing_key=queue.name)
 
     async def stop_consuming(self) -> None:
         for _channel, queue, tag in self._holding:
@@ -310,27 +362,39 @@ class Broker:
         )
 
     async def publish_retry(
-        self, incoming: AbstractIncomingMessage, delay_ms: int, headers: Mapping[str, Any]
-    ) -> str:
-        """Park a copy of the event in the delay queue for ``delay_ms``; returns its name."""
-        queue = await self.topology.declare_delay_queue(self.channel, delay_ms)
-        await self._publish_copy(queue, _copy(incoming, headers))
-        return queue
+        self, incoming: AbstractIncomingMessage, delay_seconds: float, headers: Mapping[str, Any]
+    ) -> int:
+        """Send a copy of the event down the delay ladder; returns the wait in ms."""
+        ladder = self.topology.ladder
+        units = ladder.units(delay_seconds)
+        key = ladder.routing_key(units, self.settings.request_queue)
+        await self._publish_copy(_copy(incoming, headers), exchange=ladder.entry, routing_key=key)
+        return units * UNIT_MS
 
     async def dead_letter(
         self, incoming: AbstractIncomingMessage, metadata: Mapping[str, Any]
     ) -> None:
         """Copy the original message to the dead-letter queue with failure headers."""
         headers = {f"{DEAD_LETTER_HEADER_PREFIX}{k}": v for k, v in metadata.items()}
-        await self._publish_copy(self.settings.dead_letter_queue, _copy(incoming, headers))
+        await self._publish_copy(
+            _copy(incoming, headers), routing_key=self.settings.dead_letter_queue
+        )
 
-    async def _publish_copy(self, queue: str, message: aio_pika.Message) -> None:
-        await self._publish("", queue, message.body, message.properties)
+    async def _publish_copy(
+        self, message: aio_pika.Message, *, routing_key: str, exchange: str = ""
+    ) -> None:
+        await self._publish(exchange, routing_key, message.body, message.properties)
 
 
 def _copy(incoming: AbstractIncomingMessage, headers: Mapping[str, Any]) -> aio_pika.Message:
-    """The same event with ``headers`` added (None values removed), persistent."""
-    merged = dict(incoming.headers)
+    """The same event with ``headers`` added (None values removed), persistent.
+
+    RabbitMQ's own dead-lettering headers are left out: a copy is a new
+    message, and RabbitMQ drops a message dead-lettered into a queue its
+    ``x-death`` already names (its cycle detection), which a second pass down
+    the delay ladder would otherwise be.
+    """
+    merged = {k: v for k, v in incoming.headers.items() if k not in BROKER_HEADERS}
     for key, value in headers.items():
         if value is None:
             merged.pop(key, None)

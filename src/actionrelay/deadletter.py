@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from actionrelay.broker import BROKER_HEADERS
 from actionrelay.broker import DEAD_LETTER_HEADER_PREFIX as PREFIX
 
 REPLAY_COUNT_HEADER = f"{PREFIX}replay-count"
@@ -27,20 +28,6 @@ REPLAYED_AT_HEADER = f"{PREFIX}replayed-at"
 REPLAYED_FROM_PREFIX = f"{PREFIX}replayed-from-"
 # The failure worth keeping on a replayed event, under x-actionrelay-replayed-from-*.
 REPLAYED_FROM = ("error-type", "error-message", "status-code", "http-status", "failed-at")
-# Headers RabbitMQ adds when it dead-letters or redelivers; a replay starts clean.
-BROKER_HEADERS = frozenset(
-    {
-        "x-death",
-        "x-first-death-exchange",
-        "x-first-death-queue",
-        "x-first-death-reason",
-        "x-last-death-exchange",
-        "x-last-death-queue",
-        "x-last-death-reason",
-        "x-delivery-count",
-        "x-acquired-count",
-    }
-)
 BROKER_ERROR_TYPES = {"delivery_limit": "delivery_limit"}
 
 

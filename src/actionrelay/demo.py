@@ -20,6 +20,7 @@ from aiohttp import web
 
 from actionrelay.broker import Broker
 from actionrelay.catalog import load_catalog
+from actionrelay.connection import connect_once
 from actionrelay.demo_api import make_app
 from actionrelay.secret import Redactor
 from actionrelay.service import build_worker
@@ -87,8 +88,8 @@ async def run_demo(settings: Settings, wait_seconds: float = 20.0) -> list[dict[
 
 async def _exchange(demo: Settings, worker: Worker, wait_seconds: float) -> list[dict[str, Any]]:
     running = asyncio.create_task(worker.run())
-    connection = await aio_pika.connect(
-        demo.amqp_url, client_properties={"connection_name": "actionrelay demo client"}
+    connection = await connect_once(
+        demo.amqp_urls, client_properties={"connection_name": "actionrelay demo client"}
     )
     channel = await connection.channel()
     try:

@@ -21,7 +21,8 @@ import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 
-from actionrelay.broker import CONNECTION_ERRORS, BrokerUnavailable, copy_message
+from actionrelay.broker import BrokerUnavailable, copy_message
+from actionrelay.connection import CONNECTION_ERRORS, connect_once
 from actionrelay.deadletter import DeadLetter, replay_headers
 from actionrelay.holding import (
     Held,
@@ -31,6 +32,7 @@ from actionrelay.holding import (
     guarded,
     held_scan,
 )
+from actionrelay.settings import split_urls
 from actionrelay.triage import DeadLetterFilter
 
 PUBLISH_TIMEOUT_SECONDS = 30.0
@@ -82,8 +84,8 @@ class DeadLetterQueue:
         try:
             # Not a robust connection: after a loss the held messages are back in
             # the queue, and carrying on with a new connection would see them twice.
-            self._connection = await aio_pika.connect(
-                self.amqp_url,
+            self._connection = await connect_once(
+                split_urls(self.amqp_url),
                 client_properties={"connection_name": f"actionrelay {self._purpose}"},
             )
         except CONNECTION_ERRORS as exc:

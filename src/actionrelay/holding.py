@@ -23,7 +23,8 @@ from aio_pika.abc import (
     AbstractQueue,
 )
 
-from actionrelay.broker import CONNECTION_ERRORS, BrokerUnavailable
+from actionrelay.broker import BrokerUnavailable
+from actionrelay.connection import CONNECTION_ERRORS
 from actionrelay.deadletter import DeadLetter
 from actionrelay.errors import ActionRelayError
 

@@ -6,7 +6,6 @@ deadline; the caller passes the random source so tests can pin the jitter.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -150,13 +149,3 @@ def _parse_time(value: object) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def quantize_delay_ms(delay_seconds: float) -> int:
-    """Delay-queue buckets: 100 ms steps up to 10 s, 1 s up to 10 min, then 10 s.
-
-    Rounded up, so that a wait is never shorter than decided (Retry-After).
-    """
-    ms = max(round(delay_seconds * 1000), 1)
-    step = 100 if ms < 10_000 else 1000 if ms < 600_000 else 10_000
-    return math.ceil(ms / step) * step

@@ -7,8 +7,9 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from yarl import URL
 
 
 def _default_worker_id() -> str:
@@ -20,7 +21,10 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ACTIONRELAY_", frozen=True)
 
-    amqp_url: str = Field(default="amqp://guest:guest@localhost:5672/", description="RabbitMQ URL.")
+    amqp_url: str = Field(
+        default="amqp://guest:guest@localhost:5672/",
+        description="RabbitMQ URL; for a cluster, its nodes' URLs separated by commas.",
+    )
     actions_dir: Path = Field(default=Path("actions"), description="Action files directory.")
     request_queue: str = Field(default="actionrelay.requests", description="Step events queue.")
     queue_type: Literal["quorum", "classic"] = Field(
@@ -38,6 +42,11 @@ class Settings(BaseSettings):
         default="actionrelay.results", description="Durable queue bound to every result."
     )
     dead_letter_queue: str = Field(default="actionrelay.dead", description="Dead letters.")
+    delay_prefix: str = Field(
+        default="actionrelay.delay",
+        description="Names of the delay ladder's queues and exchanges, shared by every "
+        "request queue of the virtual host.",
+    )
     prefetch: int = Field(default=256, ge=1, le=65535, description="Events in flight at once.")
     max_connections: int = Field(
         default=0, ge=0, description="HTTP connections in the pool, 0 = as many as needed."
@@ -96,3 +105,29 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = Field(
         default="json", description="json: one JSON object per line; console: for humans."
     )
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp_urls(cls, value: str) -> str:
+        split_urls(value)
+        return value
+
+    @property
+    def amqp_urls(self) -> list[str]:
+        return split_urls(self.amqp_url)
+
+
+def split_urls(value: str) -> list[str]:
+    """The URLs of ``ACTIONRELAY_AMQP_URL``: one, or several separated by commas.
+
+    A comma inside a password is written %2C, as any reserved character in a URL.
+    """
+    urls = [part.strip() for part in value.split(",") if part.strip()]
+    if not urls:
+        raise ValueError("no RabbitMQ URL given")
+    for url in urls:
+        parsed = URL(url)
+        if parsed.scheme not in ("amqp", "amqps"):
+            shown = parsed.with_password("***") if parsed.password else parsed
+            raise ValueError(f"{shown} is not an amqp:// or amqps:// URL")
+    return urls

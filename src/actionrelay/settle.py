@@ -13,7 +13,6 @@ import structlog
 from aio_pika.abc import AbstractIncomingMessage
 from yarl import URL
 
-from actionrelay import retry
 from actionrelay.acks import AckBatcher
 from actionrelay.attempt import (
     HELD_SINCE_HEADER,
@@ -24,7 +23,8 @@ from actionrelay.attempt import (
     log_result,
     trace_headers,
 )
-from actionrelay.broker import CONNECTION_ERRORS, Broker
+from actionrelay.broker import Broker
+from actionrelay.connection import CONNECTION_ERRORS
 from actionrelay.endpoint import EndpointConfig
 from actionrelay.errors import StepFailure
 from actionrelay.event import ActionResult
@@ -117,12 +117,11 @@ class Settler:
         log_result(result)
 
     async def _schedule_retry(self, attempt: Attempt, result: ActionResult, delay: float) -> None:
-        delay_ms = retry.quantize_delay_ms(delay)
         headers = attempt.state.headers_after(attempt.called_at)
         headers[HELD_SINCE_HEADER] = None  # a retry queues behind the throttle anew
         if result.error is not None:
             headers["x-actionrelay-last-error"] = result.error.message[:500]
-        queue = await self._broker.publish_retry(attempt.message, delay_ms, headers)
+        delay_ms = await self._broker.publish_retry(attempt.message, delay, headers)
         log.info(
             "action.retry_scheduled",
             event_id=result.event_id,
@@ -130,7 +129,6 @@ class Settler:
             status_code=result.status_code,
             attempts=attempt.attempts,
             delay_ms=delay_ms,
-            queue=queue,
         )
 
 

@@ -17,8 +17,10 @@ import aiormq
 import orjson
 from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
 
-from actionrelay.broker import CONNECTION_ERRORS, BrokerUnavailable
+from actionrelay.broker import BrokerUnavailable
+from actionrelay.connection import CONNECTION_ERRORS, connect_once
 from actionrelay.errors import ActionRelayError
+from actionrelay.settings import split_urls
 
 
 class NotDelivered(ActionRelayError):
@@ -54,8 +56,8 @@ async def publish_step(
 ) -> dict[str, Any] | None:
     """Publish ``event`` to ``queue`` (confirmed); with ``wait_seconds``, return its result."""
     try:
-        connection = await aio_pika.connect(
-            amqp_url, client_properties={"connection_name": "actionrelay publish"}
+        connection = await connect_once(
+            split_urls(amqp_url), client_properties={"connection_name": "actionrelay publish"}
         )
         async with connection:
             return await _publish(connection, queue, event, wait_seconds, on_published)

@@ -7,14 +7,11 @@ import contextlib
 import os
 import random
 import signal
-import socket
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiohttp
 import aiormq
 import orjson
 import pytest
@@ -109,58 +106,6 @@ async def test_sigkill_mid_schedule_loses_nothing(harness: WorkerHarness) -> Non
     assert keys == set(ids)
     assert await harness.depth(harness.settings.request_queue) == 0
     assert await harness.depth(harness.settings.dead_letter_queue) == 0
-    for delay_ms in (500, 1000):
-        name = f"{harness.settings.request_queue}.retry.{delay_ms}ms"
-        assert await harness.depth(name) == 0
-
-
-async def test_broker_restart_during_load_recovers_by_itself(harness: WorkerHarness) -> None:
-    harness.api.default = Reply(200, delay=0.02)
-    harness.action({"name": "notify", "body": {"id": {"$var": "id"}}, "retry": RETRY})
-    port = free_port()
-    await harness.spawn_worker(http_port=port, http_host="127.0.0.1")
-    await harness.wait_consuming(1)
-    await wait_readiness(port, 200)
-    ids = [f"e-{n}" for n in range(1000)]
-    for event_id in ids:
-        await harness.publish(
-            {"event_id": event_id, "action": "notify", "params": {"id": event_id}}
-        )
-    await wait_for(lambda: len(harness.api.received) >= 200, 30, "load did not start")
-    try:
-        await asyncio.to_thread(rabbitmqctl, "stop_app")
-        await asyncio.sleep(1)
-        await wait_readiness(port, 503)
-    finally:
-        await asyncio.to_thread(rabbitmqctl, "start_app")
-        await asyncio.to_thread(rabbitmqctl, "await_startup")
-    answered = await results_by_event(harness, len(ids), timeout=120)
-    assert set(answered) == set(ids)
-    await wait_readiness(port, 200)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-async def wait_readiness(port: int, status: int, timeout: float = 20.0) -> None:
-    """Until the worker's /readyz answers ``status``."""
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as session:
-        while True:
-            async with session.get(f"http://127.0.0.1:{port}/readyz") as response:
-                if response.status == status:
-                    return
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"/readyz did not answer {status}")
-            await asyncio.sleep(0.1)
-
-
-def rabbitmqctl(command: str) -> None:
-    subprocess.run(["rabbitmqctl", command], check=True, capture_output=True, timeout=60)
 
 
 async def test_poison_message_is_dead_lettered_after_the_delivery_limit(

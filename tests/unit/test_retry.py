@@ -26,7 +26,6 @@ from actionrelay.retry import (
     is_retryable,
     is_retryable_status,
     parse_retry_after,
-    quantize_delay_ms,
 )
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
@@ -183,12 +182,3 @@ def test_retry_state_round_trips_through_headers() -> None:
 def test_retry_state_ignores_garbage_headers(headers: dict[str, object]) -> None:
     state = RetryState.from_headers(headers, NOW)
     assert (state.attempts, state.first_received_at) == (0, NOW)
-
-
-@pytest.mark.parametrize(
-    ("seconds", "ms"),
-    [(0, 100), (0.04, 100), (0.25, 300), (1.0, 1000), (9.94, 10000), (12.3, 13000),
-     (61.6, 62000), (1800, 1800000), (7205, 7210000)],
-)  # fmt: skip
-def test_delays_are_bucketed(seconds: float, ms: int) -> None:
-    assert quantize_delay_ms(seconds) == ms
