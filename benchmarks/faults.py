@@ -81,7 +81,6 @@ async def on_node(node: RabbitNode, name: str, events: int) -> Tally:
         with tempfile.TemporaryDirectory() as actions:
             settings = settings_for(run_id, node.url, Path(actions))
             harness = WorkerHarness(settings, await connection.channel(), api)
-            faults.define_action(harness)
             try:
                 return await single_node_fault(name)(harness, node, run_id, events)
             finally:

@@ -5,9 +5,10 @@ aio-pika exceptions are translated here into ``BrokerUnavailable``.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -195,6 +196,7 @@ class Broker:
         self._channel: AbstractChannel | None = None
         self._consumer_tag: str | None = None
         self._holding: list[tuple[AbstractChannel, AbstractQueue, str]] = []
+        self._holding_keys: set[str] = set()
 
     async def connect(self) -> None:
         """Connect to the first URL that answers (from a random one on), declare, set up."""
@@ -257,6 +259,35 @@ class Broker:
         queue = self.topology.queues[self.settings.request_queue]
         self._consumer_tag = await queue.consume(callback)
 
+    async def start_consuming(
+        self,
+        throttled: Iterable[EndpointConfig],
+        on_held: Callable[[AbstractIncomingMessage], Awaitable[None]],
+        on_request: Callable[[AbstractIncomingMessage], Awaitable[None]],
+        attempts: int = 8,
+    ) -> None:
+        """Holding queues first, then the request queue.
+
+        A connection lost meanwhile (a node restarting, a declaration racing
+        another replica's in a cluster) is waited out while aio-pika reconnects,
+        and the steps not done yet are tried again.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                for endpoint in throttled:
+                    if endpoint.key not in self._holding_keys:
+                        await self.consume_holding(endpoint, on_held)
+                if self._consumer_tag is None:
+                    await self.consume(on_request)
+            except CONNECTION_ERRORS as exc:
+                if attempt == attempts:
+                    raise BrokerUnavailable(f"cannot start consuming: {exc}") from exc
+                delay = min(0.5 * 2**attempt, 10.0)
+                log.warning("broker.consume_retry", error=str(exc), retry_in_seconds=delay)
+                await asyncio.sleep(delay)
+            else:
+                return
+
     async def consume_holding(
         self,
         endpoint: EndpointConfig,
@@ -277,6 +308,7 @@ class Broker:
         queue = await self.topology.declare_holding_queue(channel, endpoint)
         tag = await queue.consume(callback)
         self._holding.append((channel, queue, tag))
+        self._holding_keys.add(endpoint.key)
 
     async def publish_holding(
         self,
@@ -293,6 +325,7 @@ class Broker:
         for _channel, queue, tag in self._holding:
             await queue.cancel(tag)
         self._holding.clear()
+        self._holding_keys.clear()
         if self._consumer_tag is None:
             return
         queue = self.topology.queues[self.settings.request_queue]

@@ -100,9 +100,9 @@ class Worker:
         """Consume until ``request_stop``; then shut down gracefully."""
         # Holding queues first: the first throttled event must find its queue declared,
         # or concurrent declarations could reorder the first few.
-        for endpoint in self.gate.throttled():
-            await self.broker.consume_holding(endpoint, self._on_held_message)
-        await self.broker.consume(self._receive)
+        await self.broker.start_consuming(
+            self.gate.throttled(), self._on_held_message, self._receive
+        )
         log.info(
             "worker.consuming",
             queue=self.settings.request_queue,

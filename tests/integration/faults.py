@@ -26,6 +26,8 @@ import orjson
 
 from actionrelay.broker import Topology
 from actionrelay.connection import CONNECTION_ERRORS
+from actionrelay.delay import LEVELS
+from actionrelay.endpoint import load_endpoints
 from actionrelay.settings import Settings
 from tests.integration.nodes import RabbitNode, free_port
 from tests.integration.support import Received, RecordingApi, Reply, WorkerHarness
@@ -38,6 +40,7 @@ RECONNECT_ERRORS: tuple[type[BaseException], ...] = (
 # The reproduction of issue 12: a 0.3 s wait, many attempts.
 RETRY = {"max_attempts": 12, "schedule_seconds": [0.3], "jitter": 0}
 PREFETCH = 256
+THROTTLE_PER_SECOND = 400  # per worker (no Redis): events wait in the holding queue too
 # The cluster scenario: 2 replicas x 50 calls of 0.25 s, at most 400 calls/s, so
 # that the load lasts through both node stops.
 CLUSTER_PREFETCH = 50
@@ -72,6 +75,7 @@ class Tally:
     statuses: Counter[str] = field(default_factory=Counter)
     longest_pause_seconds: float = 0.0
     dead_letters: int = 0
+    at_fault: dict[str, int] = field(default_factory=dict)
 
     @property
     def duplicates(self) -> int:
@@ -82,7 +86,8 @@ class Tally:
             f"{self.fault}: sent {self.sent}, answered {self.answered}, lost {len(self.lost)}, "
             f"duplicate results {self.duplicates}, calls {self.calls}, "
             f"dead letters {self.dead_letters}, longest pause in results "
-            f"{self.longest_pause_seconds:.1f} s, statuses {dict(self.statuses)}"
+            f"{self.longest_pause_seconds:.1f} s, statuses {dict(self.statuses)}, "
+            f"at the fault {self.at_fault}"
         )
 
 
@@ -219,9 +224,27 @@ async def wait_readiness(port: int, status: int, timeout: float = 30.0) -> None:
             await asyncio.sleep(0.1)
 
 
-def define_action(harness: WorkerHarness) -> None:
-    """Issue 12's reproduction: 12 attempts, 0.3 s apart."""
+def define_action(harness: WorkerHarness, per_second: int | None = THROTTLE_PER_SECOND) -> None:
+    """Issue 12's reproduction (12 attempts, 0.3 s apart); with ``per_second`` its
+    endpoint is throttled, so that events also wait in a holding queue."""
     harness.action({"name": "notify", "body": {"id": {"$var": "id"}}, "retry": RETRY})
+    if per_second is not None:
+        endpoint = f"- url: {harness.api.url}/*\n  throttling: {{max_per_second: {per_second}}}\n"
+        (harness.settings.actions_dir / "endpoints.yaml").write_text(endpoint)
+
+
+async def where_events_are(harness: WorkerHarness) -> dict[str, int]:
+    """Messages ready now in the request queue, the holding queue and the delay ladder
+    (AMQP counts: ``rabbitmqctl list_queues`` lags by seconds for quorum queues)."""
+    settings = harness.settings
+    topology = Topology(settings)
+    holding = [topology.holding_queue_name(e) for e in load_endpoints(settings.actions_dir).entries]
+    ladder = [topology.ladder.level_name(level) for level in range(LEVELS)]
+    return {
+        "request queue": await harness.depth(settings.request_queue),
+        "holding": sum([await harness.depth(name) for name in holding]),
+        "delay ladder": sum([await harness.depth(name) for name in ladder]),
+    }
 
 
 async def load(harness: WorkerHarness, run_id: str, count: int) -> tuple[list[str], str]:
@@ -233,9 +256,14 @@ async def load(harness: WorkerHarness, run_id: str, count: int) -> tuple[list[st
 
 
 async def answered(
-    harness: WorkerHarness, urls: list[str], reply_to: str, ids: list[str], fault: str
+    harness: WorkerHarness,
+    urls: list[str],
+    reply_to: str,
+    ids: list[str],
+    fault: str,
+    at_fault: dict[str, int],
 ) -> Tally:
-    tally = Tally(fault, sent=len(ids))
+    tally = Tally(fault, sent=len(ids), at_fault=at_fault)
     await collect_answers(urls, reply_to, tally, ids, timeout=60 + len(ids) / 50)
     tally.calls = len(harness.api.received)
     tally.dead_letters = await harness.depth(harness.settings.dead_letter_queue)
@@ -248,27 +276,32 @@ async def started(harness: WorkerHarness, **overrides: Any) -> None:
 
 
 async def stop_app(harness: WorkerHarness, node: RabbitNode, run_id: str, count: int) -> Tally:
-    """``stop_app``, 3 s, ``start_app`` mid-load; /readyz says 503 meanwhile."""
+    """Issue 12's reproduction, not throttled so that many events are in the delay
+    ladder: ``stop_app``, 3 s, ``start_app`` mid-load; /readyz says 503 meanwhile."""
+    define_action(harness, per_second=None)
     port = free_port()
     await started(harness, http_port=port, http_host="127.0.0.1")
     ids, reply_to = await load(harness, run_id, count)
     await wait_for_calls(harness.api, count // 5, timeout=30)
+    at_fault = await where_events_are(harness)
     await in_thread(node.stop_app)
     await wait_readiness(port, 503)
     await asyncio.sleep(3)
     await in_thread(node.start_app)
     await wait_readiness(port, 200)
-    return await answered(harness, [node.url], reply_to, ids, "stop_app, 3 s, start_app")
+    return await answered(harness, [node.url], reply_to, ids, "stop_app, 3 s, start_app", at_fault)
 
 
 async def kill(harness: WorkerHarness, node: RabbitNode, run_id: str, count: int) -> Tally:
     """The broker's VM killed with SIGKILL mid-load, then started again."""
+    define_action(harness)
     await started(harness)
     ids, reply_to = await load(harness, run_id, count)
     await wait_for_calls(harness.api, count // 5, timeout=30)
+    at_fault = await where_events_are(harness)
     await in_thread(node.kill)
     await in_thread(node.start)
-    return await answered(harness, [node.url], reply_to, ids, "SIGKILL, start")
+    return await answered(harness, [node.url], reply_to, ids, "SIGKILL, start", at_fault)
 
 
 async def close_connection(
@@ -276,14 +309,17 @@ async def close_connection(
 ) -> Tally:
     """The worker's connection closed by the broker three times mid-load."""
     worker_id = f"w-{run_id}"
+    define_action(harness)
     await started(harness, worker_id=worker_id)
     ids, reply_to = await load(harness, run_id, count)
+    at_fault: dict[str, int] = {}
     for share in (0.2, 0.5, 0.8):
         await wait_for_calls(harness.api, int(count * share), timeout=30)
         await wait_connected(node, f"actionrelay worker {worker_id}")
+        at_fault = at_fault or await where_events_are(harness)
         closed = await in_thread(node.close_connections, f"actionrelay worker {worker_id}")
         assert closed == 1, f"{closed} worker connections closed"
-    return await answered(harness, [node.url], reply_to, ids, "close_connection x3")
+    return await answered(harness, [node.url], reply_to, ids, "close_connection x3", at_fault)
 
 
 ALARMS = {
@@ -300,16 +336,18 @@ async def alarm(
 ) -> Tally:
     """A memory or disk alarm raised for 3 s mid-load, then cleared."""
     raise_it, clear_it = ALARMS[kind]
+    define_action(harness)
     await started(harness)
     ids, reply_to = await load(harness, run_id, count)
     await wait_for_calls(harness.api, count // 5, timeout=30)
+    at_fault = await where_events_are(harness)
     try:
         await in_thread(node.ctl, *raise_it)
         await in_thread(node.wait_alarm, kind)
         await asyncio.sleep(3)
     finally:
         await in_thread(node.ctl, *clear_it)
-    return await answered(harness, [node.url], reply_to, ids, f"{kind} alarm, 3 s")
+    return await answered(harness, [node.url], reply_to, ids, f"{kind} alarm, 3 s", at_fault)
 
 
 async def cluster_leaders(
@@ -337,6 +375,7 @@ async def cluster_leaders(
         leaders = (leader_of(n3, settings.request_queue), leader_of(n3, ladder_queue(settings)))
         assert leaders == (n1.name, n2.name), leaders
         await wait_for_calls(api, count // 10, timeout=30)
+        at_fault = await where_events_are(harness)
         for node in (n1, n2):
             assert await harness.depth(reply_to) < count, "the load ended before the fault"
             await in_thread(node.stop_app)
@@ -346,7 +385,7 @@ async def cluster_leaders(
                 assert port != n1.port
             await in_thread(node.start_app)
         fault = "cluster: request queue's leader, then the ladder's, stopped 3 s"
-        return await answered(harness, [n3.url], reply_to, ids, fault)
+        return await answered(harness, [n3.url], reply_to, ids, fault, at_fault)
     finally:
         await harness.close()
         await connection.close()

@@ -72,7 +72,6 @@ async def node_harness(
     )
     channel = await connection.channel()
     harness = WorkerHarness(settings.model_copy(update={"amqp_url": node.url}), channel, flaky_api)
-    faults.define_action(harness)
     yield harness
     await harness.close()
     await connection.close()
