@@ -103,9 +103,10 @@ async def on_cluster(cluster: list[RabbitNode], events: int) -> Tally:
 
 
 def report(tally: Tally) -> None:
+    where = "/".join(str(n) for n in tally.at_fault.values())
     print(
         f"{tally.fault:<62} {tally.sent:>7} {tally.answered:>8} {len(tally.lost):>5} "
-        f"{tally.duplicates:>6} {tally.calls:>7} {tally.longest_pause_seconds:>8.1f}",
+        f"{tally.duplicates:>6} {tally.calls:>7} {tally.longest_pause_seconds:>8.1f} {where:>16}",
         flush=True,
     )
 
@@ -118,7 +119,7 @@ async def main() -> int:
     if reason := why_nodes_cannot_start():
         sys.exit(f"cannot start private RabbitMQ nodes: {reason}")
     print(f"{'fault':<62} {'sent':>7} {'answered':>8} {'lost':>5} {'dups':>6} {'calls':>7} "
-          f"{'pause s':>8}")  # fmt: skip
+          f"{'pause s':>8} {'req/hold/ladder':>16}")  # fmt: skip
     tallies: list[Tally] = []
     if singles := [name for name in chosen if name in SINGLE]:
         with private_nodes("bf", 1, cluster=False) as [node]:

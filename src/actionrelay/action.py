@@ -22,6 +22,7 @@ from pydantic import (
 from yarl import URL
 
 from actionrelay.auth import AuthSpec, NoAuth
+from actionrelay.delay import MAX_DELAY_SECONDS
 from actionrelay.template import (
     SCALAR_TYPES,
     VAR_NAME,
@@ -66,6 +67,10 @@ class RetrySpec(BaseModel):
     def _non_negative(cls, value: list[float]) -> list[float]:
         if any(delay < 0 for delay in value):
             raise ValueError("delays must be ≥ 0")
+        if any(delay > MAX_DELAY_SECONDS for delay in value):
+            raise ValueError(
+                f"delays must be at most {MAX_DELAY_SECONDS:.0f} s (29 h), the delay ladder's reach"
+            )
         return value
 
     @field_validator("on")

@@ -28,7 +28,9 @@ class Settings(BaseSettings):
     actions_dir: Path = Field(default=Path("actions"), description="Action files directory.")
     request_queue: str = Field(default="actionrelay.requests", description="Step events queue.")
     queue_type: Literal["quorum", "classic"] = Field(
-        default="quorum", description="Type of the request and dead-letter queues."
+        default="quorum",
+        description="Type of the request, holding and dead-letter queues, and of the results "
+        "queue when it is created.",
     )
     delivery_limit: int = Field(
         default=20,

@@ -95,6 +95,11 @@ BAD_FILES: list[tuple[str, str, str]] = [
         TIER_JSON.replace('"https://crm', '"crm'),
         "url: must be an absolute http:// or https:// URL with a host",
     ),
+    (
+        "a.yaml",
+        SMS_YAML + "retry: {schedule_seconds: [1, 200000]}\n",
+        "retry.schedule_seconds: delays must be at most 104858 s (29 h)",
+    ),
     ("a.yaml", "name: x\n", "url: Field required"),
     ("a.yaml", "name: [unclosed\n", "cannot be read"),
     ("a.json", '{"name": "x",}', "cannot be read"),
