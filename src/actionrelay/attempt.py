@@ -16,7 +16,7 @@ from actionrelay import retry
 from actionrelay.action import HEADER_VALUE, ActionDefinition
 from actionrelay.broker import HELD_SINCE
 from actionrelay.errors import DeadlineExpired, StepFailure
-from actionrelay.event import ActionResult, StepEvent
+from actionrelay.event import ActionResult, StepEvent, amqp_id
 from actionrelay.settings import Settings
 
 log = structlog.get_logger("actionrelay.worker")
@@ -27,6 +27,16 @@ class InternalError(StepFailure):
     """A bug in actionrelay; the event is dead-lettered so that it is not lost."""
 
     error_type = "internal"
+
+
+class ResultUnpublishable(StepFailure):
+    """RabbitMQ would not take the event's result; dead-lettered so the API is not
+    called again."""
+
+    error_type = "result_unpublishable"
+
+
+UNPUBLISHABLE = ResultUnpublishable.error_type
 
 
 class Fate(enum.Enum):
@@ -87,6 +97,21 @@ def addressable(message: AbstractIncomingMessage, result: ActionResult) -> bool:
     return bool(result.event_id or message.reply_to or message.correlation_id or message.message_id)
 
 
+def result_message_id(message: AbstractIncomingMessage, result: ActionResult) -> str | None:
+    """``<event_id>.result``, else the event's message_id or correlation_id with
+    ``.result`` (hashed when too long for AMQP); None leaves it to aiormq (random)."""
+    key = result.event_id or message.message_id or message.correlation_id
+    return amqp_id(key, ".result") if key else None
+
+
+def correlation_id(message: AbstractIncomingMessage, result: ActionResult) -> str | None:
+    """The result's correlation_id: the event's, else its message_id, else its event_id
+    (hashed when too long for AMQP, see ``event.amqp_id``)."""
+    if message.correlation_id or message.message_id:
+        return message.correlation_id or message.message_id
+    return amqp_id(result.event_id) if result.event_id else None
+
+
 def call_timeout(action: ActionDefinition, deadline: datetime | None) -> float:
     if deadline is None:
         return action.timeout_seconds
@@ -117,6 +142,20 @@ def dead_letter_metadata(
         "failed-at": result.completed_at,
         "worker-id": settings.worker_id,
     }
+
+
+def unpublishable_metadata(
+    attempt: Attempt, result: ActionResult, exc: Exception, settings: Settings
+) -> dict[str, Any]:
+    """Dead-letter headers of an event whose result RabbitMQ would not take."""
+    calls = f"the API was called {result.attempts} time(s)" if result.attempts else "no call"
+    failure = ResultUnpublishable(
+        f"the {result.status} result (status_code {result.status_code}) could not be "
+        f"published: {type(exc).__name__}: {exc}; {calls}, and it is not called again. "
+        "Replay the event once the cause is fixed.",
+        http_status=result.http_status,
+    )
+    return dead_letter_metadata(attempt, result, failure, settings)
 
 
 def log_result(result: ActionResult) -> None:

@@ -61,6 +61,10 @@ class BrokerUnavailable(ActionRelayError):
     """RabbitMQ could not be reached or dropped the connection."""
 
 
+class Refused(ActionRelayError):
+    """RabbitMQ refused a message: returned it (no queue to take it) or nacked it."""
+
+
 @dataclass
 class Topology:
     """Declares the worker's queues and exchanges once and remembers them."""
@@ -342,6 +346,7 @@ class Broker:
         *,
         reply_to: str | None,
         correlation_id: str | None,
+        message_id: str | None = None,
         headers: Mapping[str, Any] | None = None,
     ) -> None:
         """Publish and wait for the broker's confirm.
@@ -354,17 +359,22 @@ class Broker:
             content_type="application/json",
             delivery_mode=DeliveryMode.PERSISTENT.value,
             correlation_id=correlation_id,
-            message_id=f"{result.event_id}.result" if result.event_id else None,
+            message_id=message_id,
             message_type="actionrelay.result",
             headers=dict(headers) if headers else None,
         )
         if reply_to:
             try:
                 await self._publish("", reply_to, body, properties)
-            except aiormq.exceptions.PublishError:
-                # Returned, no queue by that name: the result still reaches the results
-                # queue. A nack is not caught: the event is requeued and tried again.
-                log.info("result.reply_to_missing", reply_to=reply_to, event_id=result.event_id)
+            except Refused as exc:
+                # No queue by that name, or it refused the result (full): the result
+                # still reaches the results queue.
+                log.info(
+                    "result.reply_to_refused",
+                    reply_to=reply_to,
+                    event_id=result.event_id,
+                    error=str(exc),
+                )
             else:
                 return
         await self._publish(
@@ -378,21 +388,26 @@ class Broker:
 
         ``wait=False``: aiormq would otherwise hold the channel's lock until the
         frame is on the socket, one publish per loop turn; the confirm is what
-        matters, and it is awaited. A return raises ``PublishError``, a nack its base
-        class ``DeliveryError``.
+        matters, and it is awaited. A return or a nack raises ``Refused``.
         """
         if self.channel.is_closed:
             raise aiormq.exceptions.ChannelInvalidStateError(f"{self.channel!r} closed")
         # The concrete channel: ``wait`` is not on aiormq's abstract one.
         amqp = cast(aiormq.Channel, await self.channel.get_underlay_channel())
-        await amqp.basic_publish(
-            body,
-            exchange=exchange,
-            routing_key=routing_key,
-            properties=properties,
-            mandatory=True,
-            wait=False,
-        )
+        try:
+            await amqp.basic_publish(
+                body,
+                exchange=exchange,
+                routing_key=routing_key,
+                properties=properties,
+                mandatory=True,
+                wait=False,
+            )
+        except aiormq.exceptions.PublishError as exc:
+            where = f"exchange {exchange!r}" if exchange else "the default exchange"
+            raise Refused(f"no queue took it ({where}, routing key {routing_key!r})") from exc
+        except aiormq.exceptions.DeliveryError as exc:
+            raise Refused(f"RabbitMQ nacked it (routing key {routing_key!r})") from exc
 
     async def publish_retry(
         self, incoming: AbstractIncomingMessage, delay_seconds: float, headers: Mapping[str, Any]
@@ -405,13 +420,17 @@ class Broker:
         return units * UNIT_MS
 
     async def dead_letter(
-        self, incoming: AbstractIncomingMessage, metadata: Mapping[str, Any]
+        self,
+        incoming: AbstractIncomingMessage,
+        metadata: Mapping[str, Any],
+        *,
+        keep_headers: bool = True,
     ) -> None:
-        """Copy the original message to the dead-letter queue with failure headers."""
+        """Copy the original message to the dead-letter queue with failure headers
+        (without the event's own headers when ``keep_headers`` is false)."""
         headers = {f"{DEAD_LETTER_HEADER_PREFIX}{k}": v for k, v in metadata.items()}
-        await self._publish_copy(
-            _copy(incoming, headers), routing_key=self.settings.dead_letter_queue
-        )
+        copy = _copy(incoming, headers) if keep_headers else copy_message(incoming, headers)
+        await self._publish_copy(copy, routing_key=self.settings.dead_letter_queue)
 
     async def _publish_copy(
         self, message: aio_pika.Message, *, routing_key: str, exchange: str = ""

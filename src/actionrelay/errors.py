@@ -8,10 +8,12 @@ named with their module::
     ├── ConfigError                 startup only: bad settings or action files
     │   └── CatalogError            one or more action files are invalid
     ├── BrokerUnavailable (broker)  RabbitMQ unreachable or the connection was lost
+    ├── Refused (broker)            RabbitMQ returned or nacked a message
     ├── QueueNotFound (holding)     dlq tools: the queue or the replay target is missing
     ├── NotDelivered (step_publisher), NoResultYet (step_publisher)   ``actionrelay publish``
     └── StepFailure                 one step event could not be delivered
         ├── InternalError (attempt)     a bug; dead-lettered so that it is not lost
+        ├── ResultUnpublishable (attempt)   RabbitMQ would not take the result; dead-lettered
         ├── AuthFailure (auth)          credentials not obtained; ``retryable`` per instance
         ├── PermanentFailure        retrying cannot help; result + dead letter
         │   ├── InvalidEvent        the message is not a usable step event

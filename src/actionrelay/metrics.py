@@ -52,6 +52,13 @@ class Metrics:
             ["action", "error_type"],
             registry=r,
         )
+        self.unpublishable = Counter(
+            "actionrelay_results_unpublishable",
+            "Events whose result RabbitMQ would not take (refused or not encodable): "
+            "dead-lettered once, the API not called again.",
+            ["action"],
+            registry=r,
+        )
         self.capped = Counter(
             "actionrelay_capped",
             "Calls not made because of an endpoint's cap or max wait.",

@@ -16,14 +16,18 @@ from yarl import URL
 from actionrelay.acks import AckBatcher
 from actionrelay.attempt import (
     HELD_SINCE_HEADER,
+    UNPUBLISHABLE,
     Attempt,
     Fate,
     addressable,
+    correlation_id,
     dead_letter_metadata,
     log_result,
+    result_message_id,
     trace_headers,
+    unpublishable_metadata,
 )
-from actionrelay.broker import Broker
+from actionrelay.broker import Broker, Refused
 from actionrelay.connection import CONNECTION_ERRORS
 from actionrelay.endpoint import EndpointConfig
 from actionrelay.errors import StepFailure
@@ -93,10 +97,42 @@ class Settler:
                 # event): give the event back now, or it keeps its slot until a restart.
                 await _requeue(message)
                 self._acks(message).forget(message.delivery_tag or 0)
-        except Exception:  # requeue; the delivery limit bounds the loop
+        except Refused as exc:
+            if fate in (Fate.DONE, Fate.DEAD):
+                await self._give_up(attempt, result, exc)
+            else:  # a full delay ladder or holding queue: the event is tried again later
+                log.warning("worker.copy_refused", event_id=result.event_id, error=str(exc))
+                await _requeue(message)
+                self._acks(message).forget(message.delivery_tag or 0)
+        except Exception as exc:  # cannot be published as it is: never call the API again
             log.exception("worker.finish_failed", event_id=result.event_id)
-            await _requeue(message)
-            self._acks(message).forget(message.delivery_tag or 0)
+            await self._give_up(attempt, result, exc)
+
+    async def _give_up(self, attempt: Attempt, result: ActionResult, exc: Exception) -> None:
+        """Dead-letter the event once, saying why its result could not be published, so
+        that a redelivery never calls the API again; RabbitMQ's own dead-lettering is
+        the last resort (``nack`` without requeue: ``x-death`` reason ``rejected``)."""
+        message, action = attempt.message, result.action or "unknown"
+        self._metrics.unpublishable.labels(action).inc()
+        metadata = unpublishable_metadata(attempt, result, exc, self._settings)
+        log.error("worker.result_unpublishable", event_id=result.event_id, error=str(exc))
+        for keep_headers in (True, False):  # the event's own headers may be what fails
+            try:
+                await self._broker.dead_letter(message, metadata, keep_headers=keep_headers)
+            except CONNECTION_ERRORS:
+                log.warning("worker.broker_lost", event_id=result.event_id)
+                return  # redelivered: at-least-once, as for any lost connection
+            except Exception:
+                log.exception("worker.dead_letter_failed", event_id=result.event_id)
+                continue
+            self._metrics.dead_lettered.labels(action, UNPUBLISHABLE).inc()
+            self._acks(message).settle(message.delivery_tag or 0)
+            return
+        self._acks(message).forget(message.delivery_tag or 0)
+        try:
+            await message.nack(requeue=False)
+        except CONNECTION_ERRORS:
+            log.warning("worker.broker_lost", event_id=result.event_id)
 
     async def _publish_final(
         self, attempt: Attempt, result: ActionResult, failure: StepFailure | None
@@ -106,7 +142,8 @@ class Settler:
             await self._broker.publish_result(
                 result,
                 reply_to=message.reply_to,
-                correlation_id=message.correlation_id or message.message_id or result.event_id,
+                correlation_id=correlation_id(message, result),
+                message_id=result_message_id(message, result),
                 headers=trace_headers(message),
             )
         self._metrics.results.labels(action, result.status, result.status_code).inc()

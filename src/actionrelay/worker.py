@@ -35,7 +35,7 @@ from actionrelay.catalog import Catalog
 from actionrelay.delivery import Endpoint, HttpClient
 from actionrelay.endpoint import Breaker, EndpointConfig, EndpointTable
 from actionrelay.errors import DeadlineExpired, HttpStatusError, StepFailure, UnknownAction
-from actionrelay.event import ActionResult, parse_step_event, salvage_ids
+from actionrelay.event import ActionResult, check_headers, parse_step_event, salvage_ids
 from actionrelay.gate import Capped, EndpointGate, Hold, Park
 from actionrelay.limiter import RateLimits
 from actionrelay.metrics import Metrics
@@ -186,6 +186,7 @@ class Worker:
         await self.settler.settle(attempt, fate, result, failure, delay, hold)
 
     async def _call(self, attempt: Attempt) -> ActionResult:
+        check_headers(attempt.message.headers)
         attempt.event = event = parse_step_event(attempt.message.body)
         attempt.action = action = self._lookup(event.action)
         call_timeout(action, attempt.deadline())

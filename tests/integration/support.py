@@ -24,10 +24,12 @@ from aiohttp import web
 from actionrelay.broker import Broker, Topology
 from actionrelay.catalog import load_catalog
 from actionrelay.delivery import HttpClient
+from actionrelay.event import salvage_ids
 from actionrelay.secret import Redactor
 from actionrelay.service import build_worker
 from actionrelay.settings import Settings
 from actionrelay.worker import Worker
+from tests import contract
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,10 @@ class WorkerHarness:
         self._logs: dict[int, ProcessLog] = {}
         self._ended_on_purpose: set[int] = set()
         self._declared = False
+        # The contract (docs/asyncapi.yaml) is checked on every event sent and every
+        # result and dead letter read: what the document says of each event sent, by id.
+        self._result_queues = {settings.results_queue}
+        self._refusals: dict[str, list[str]] = {}
 
     def action(self, definition: dict[str, Any]) -> dict[str, Any]:
         """Write an action file; ``url`` defaults to the recording API."""
@@ -308,6 +314,7 @@ class WorkerHarness:
             message_id=message_id,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         )
+        self._sent(body, amqp_properties(message), headers)
         await self.channel.default_exchange.publish(
             message, routing_key=self.settings.request_queue
         )
@@ -324,6 +331,8 @@ class WorkerHarness:
         aio-pika (aiormq) gives every message a random ``message_id``; pika does not.
         """
         await self.declare()
+        properties = {"reply_to": reply_to, "correlation_id": correlation_id, "delivery_mode": 2}
+        self._sent(body, properties, None)
         await asyncio.to_thread(
             _pika_publish,
             self.settings.amqp_url,
@@ -334,19 +343,62 @@ class WorkerHarness:
 
     async def reply_queue(self) -> str:
         queue = await self.channel.declare_queue(exclusive=True, auto_delete=True)
-        return queue.name
+        return self.expect_results(queue.name)
+
+    def expect_results(self, queue_name: str) -> str:
+        """Messages read from ``queue_name`` are checked as result events."""
+        self._result_queues.add(queue_name)
+        return queue_name
+
+    def _sent(
+        self, body: bytes, properties: dict[str, Any], headers: dict[str, Any] | None
+    ) -> None:
+        """Remember whether the document accepts this event, under each id it has."""
+        refusals = contract.step_event_problems(body, properties, headers)
+        event_id, _ = salvage_ids(body)
+        for key in (event_id, properties.get("correlation_id"), properties.get("message_id")):
+            if key:
+                self._refusals[key] = refusals
+
+    def _check(self, queue_name: str, message: AbstractIncomingMessage) -> None:
+        """A result or dead letter read in a test matches docs/asyncapi.yaml."""
+        properties = amqp_properties(message)
+        if queue_name == self.settings.dead_letter_queue:
+            problems = contract.dead_letter_problems(message.body, properties, message.headers)
+        elif queue_name in self._result_queues:
+            problems = contract.result_problems(message.body, properties, message.headers)
+            problems += self._answer_problems(message)
+        else:
+            return
+        assert not problems, f"{queue_name}: not as docs/asyncapi.yaml says: {problems}"
+
+    def _answer_problems(self, message: AbstractIncomingMessage) -> list[str]:
+        """invalid_event exactly for the events the document refuses."""
+        result = orjson.loads(message.body)
+        keys = (result.get("event_id"), message.correlation_id)
+        refusals = next((self._refusals[k] for k in keys if k in self._refusals), None)
+        if refusals is None:
+            return []  # not sent through this harness
+        invalid = (result.get("error") or {}).get("type") == "invalid_event"
+        if refusals and not invalid:
+            return [f"the document refuses the event ({refusals}); it got {result['status']}"]
+        if invalid and not refusals:
+            return [f"the document accepts the event; it got {result['error']['message']!r}"]
+        return []
 
     async def bind_results(self, routing_key: str) -> str:
         """A queue of this test that gets the results published with ``routing_key``."""
         await self.declare()
         queue = await self.channel.declare_queue(exclusive=True, auto_delete=True)
         await queue.bind(self.settings.results_exchange, routing_key=routing_key)
-        return queue.name
+        return self.expect_results(queue.name)
 
     async def collect(
-        self, queue_name: str, count: int, timeout: float = 10.0
+        self, queue_name: str, count: int, timeout: float = 10.0, *, check: bool = True
     ) -> list[AbstractIncomingMessage]:
-        """Exactly ``count`` messages from ``queue_name`` (acked), or TimeoutError."""
+        """Exactly ``count`` messages from ``queue_name`` (acked), or TimeoutError; each
+        checked against docs/asyncapi.yaml unless ``check`` is false (a test's own
+        stand-in messages)."""
         queue = await self.channel.declare_queue(queue_name, passive=True)
         got: list[AbstractIncomingMessage] = []
         deadline = time.monotonic() + timeout
@@ -357,6 +409,8 @@ class WorkerHarness:
                     raise TimeoutError(f"{len(got)} of {count} messages on {queue_name}")
                 await asyncio.sleep(0.02)
                 continue
+            if check:
+                self._check(queue_name, message)
             got.append(message)
         return got
 
@@ -365,15 +419,16 @@ class WorkerHarness:
         return [orjson.loads(m.body) for m in messages]
 
     async def dead_letters(
-        self, count: int, timeout: float = 10.0
+        self, count: int, timeout: float = 10.0, *, check: bool = True
     ) -> list[AbstractIncomingMessage]:
-        return await self.collect(self.settings.dead_letter_queue, count, timeout)
+        return await self.collect(self.settings.dead_letter_queue, count, timeout, check=check)
 
     async def drain(self, queue_name: str) -> list[AbstractIncomingMessage]:
         """Every message ready on ``queue_name`` now (acked)."""
         queue = await self.channel.declare_queue(queue_name, passive=True)
         got = []
         while (message := await queue.get(no_ack=True, fail=False)) is not None:
+            self._check(queue_name, message)
             got.append(message)
         return got
 
@@ -434,3 +489,16 @@ def close_connection(name: str) -> None:
         timeout=60,
         stdin=subprocess.DEVNULL,
     )
+
+
+def amqp_properties(message: aio_pika.Message | AbstractIncomingMessage) -> dict[str, Any]:
+    """The basic properties the document describes, as plain values."""
+    mode = message.delivery_mode
+    return {
+        "content_type": message.content_type,
+        "delivery_mode": int(mode) if mode is not None else None,
+        "type": message.type,
+        "message_id": message.message_id,
+        "correlation_id": message.correlation_id,
+        "reply_to": message.reply_to,
+    }

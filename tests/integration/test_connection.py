@@ -66,7 +66,7 @@ async def test_a_burst_of_dead_letters_reaches_the_connection_in_one_loop_turn(
     harness: WorkerHarness,
 ) -> None:
     worker = await harness.start_worker()
-    scratch = await harness.reply_queue()
+    scratch = (await harness.channel.declare_queue(exclusive=True, auto_delete=True)).name
     for n in range(BURST):
         await harness.channel.default_exchange.publish(
             aio_pika.Message(f"{n}".encode(), message_id=f"m-{n}"), scratch
@@ -76,7 +76,7 @@ async def test_a_burst_of_dead_letters_reaches_the_connection_in_one_loop_turn(
     await burst_in_one_turn(
         worker, lambda n: worker.broker.dead_letter(incoming[n], {"error_type": "test"})
     )
-    dead = await harness.dead_letters(BURST)
+    dead = await harness.dead_letters(BURST, check=False)  # stand-in failure headers
     assert sorted(int(m.body) for m in dead) == list(range(BURST))
     assert {m.headers["x-actionrelay-error_type"] for m in dead} == {"test"}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import tracemalloc
 from datetime import UTC, datetime
 
@@ -9,7 +10,14 @@ import orjson
 import pytest
 
 from actionrelay.errors import InvalidEvent
-from actionrelay.event import dumps_fitted, parse_step_event, salvage_ids
+from actionrelay.event import (
+    MAX_HEADERS_BYTES,
+    amqp_id,
+    check_headers,
+    dumps_fitted,
+    parse_step_event,
+    salvage_ids,
+)
 
 DOCUMENTED = {
     "event_id": "e-9f2",
@@ -48,6 +56,9 @@ def test_a_deadline_with_an_offset_is_accepted() -> None:
     assert event.deadline == datetime(2026, 11, 27, 12, 0, 30, tzinfo=UTC)
 
 
+DEADLINE_PROBLEM = (
+    "must be an RFC 3339 date-time with seconds and a time zone offset, like 2026-11-27T12:00:30Z"
+)
 BAD_EVENTS: list[tuple[bytes, str]] = [
     (b"{not json", "message body is not valid JSON: "),
     (b"", "message body is not valid JSON: "),
@@ -71,13 +82,28 @@ BAD_EVENTS: list[tuple[bytes, str]] = [
         orjson.dumps({"event_id": "e" * 257, "action": "a"}),
         "invalid step event: event_id: String should have at most 256 characters",
     ),
+    *[
+        (
+            orjson.dumps({"event_id": "e", "action": "a", "deadline": deadline}),
+            f"invalid step event: deadline: {DEADLINE_PROBLEM}",
+        )
+        for deadline in (
+            "2026-11-27T12:00:30",  # no offset
+            "soon",
+            "2026-11-27T12:00Z",  # no seconds
+            "2026-11-27T23:59:60Z",  # a leap second
+            "2026-11-27 12:00:30Z",  # a space for the T
+            1764244800,  # a Unix time
+            "2026-11-27T24:00:00Z",
+        )
+    ],
     (
-        b'{"event_id": "e", "action": "a", "deadline": "2026-11-27T12:00:30"}',
-        "invalid step event: deadline: Input should have timezone info",
+        b'{"event_id": "e", "action": "a", "deadline": "2026-02-30T12:00:30Z"}',
+        "invalid step event: deadline: Input should be a valid datetime or date, day value",
     ),
     (
-        b'{"event_id": "e", "action": "a", "deadline": "soon"}',
-        "invalid step event: deadline: Input should be a valid datetime",
+        orjson.dumps({"event_id": "a\nb", "action": "a"}),
+        "invalid step event: event_id: String should match pattern",
     ),
     (
         b'{"event_id": "e", "action": "a", "params": ["x"]}',
@@ -125,3 +151,44 @@ def test_dumps_fitted_keeps_only_the_json_not_orjsons_buffer() -> None:
         tracemalloc.stop()
     # Each body costs its length plus the bytes header, not a 4 KiB buffer.
     assert grown / len(kept) < len(kept[0]) + 200
+
+
+@pytest.mark.parametrize(
+    "deadline",
+    [
+        "2026-11-27T12:00:30Z",
+        "2026-11-27T12:00:30.123456+01:00",
+        "2026-11-27t12:00:30z",
+        "2026-11-27T23:59:59-05:30",
+    ],
+)
+def test_a_deadline_is_rfc_3339_with_seconds_and_an_offset(deadline: str) -> None:
+    event = parse_step_event(orjson.dumps({"event_id": "e", "action": "a", "deadline": deadline}))
+    assert event.deadline is not None
+    assert event.deadline.utcoffset() is not None
+
+
+@pytest.mark.parametrize(
+    ("value", "fits"),
+    [("e-1", True), ("a" * 248, True), ("a" * 249, False), ("é" * 124, True),
+     ("é" * 125, False), ("😀" * 62, True), ("😀" * 256, False)],
+)  # fmt: skip
+def test_ids_too_long_for_amqp_are_hashed_and_stay_unique(value: str, fits: bool) -> None:
+    message_id = amqp_id(value, ".result")
+    assert len(message_id.encode()) <= 255
+    assert (message_id == value + ".result") is fits
+    if not fits:
+        digest = hashlib.sha256(value.encode()).hexdigest()
+        assert message_id == f"sha256:{digest}.result"
+        assert amqp_id(value + "x", ".result") != message_id
+
+
+def test_headers_over_64_kib_encoded_are_refused() -> None:
+    check_headers(None)
+    check_headers({"traceparent": "00-" + "a" * 50})
+    # A long string encodes as 1 (key length) + key + 1 (type) + 4 (length) + value,
+    # in a table that itself starts with its 4-byte length.
+    fits = {"k": "v" * (MAX_HEADERS_BYTES - 4 - 1 - 1 - 1 - 4)}
+    check_headers(fits)
+    with pytest.raises(InvalidEvent, match="65,537 bytes encoded; the limit is 65,536 bytes"):
+        check_headers({"k": fits["k"] + "v"})
