@@ -24,6 +24,8 @@ from tests.integration.faults import PREFETCH, FlakyApi, Tally
 from tests.integration.nodes import RabbitNode, private_nodes, why_nodes_cannot_start
 from tests.integration.support import WorkerHarness
 
+# A fault test takes up to a minute, and its module's nodes start and stop in it.
+pytestmark = pytest.mark.timeout(240)
 EVENTS = 3000
 CLUSTER_EVENTS = 6000
 
