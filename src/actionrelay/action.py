@@ -21,7 +21,7 @@ from pydantic import (
 )
 from yarl import URL
 
-from actionrelay.auth import AuthSpec, NoAuth
+from actionrelay.auth_spec import AuthSpec, NoAuth
 from actionrelay.delay import MAX_DELAY_SECONDS
 from actionrelay.template import (
     SCALAR_TYPES,

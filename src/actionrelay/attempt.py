@@ -14,10 +14,10 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from actionrelay import retry
 from actionrelay.action import HEADER_VALUE, ActionDefinition
-from actionrelay.broker import HELD_SINCE
 from actionrelay.errors import DeadlineExpired, StepFailure
 from actionrelay.event import ActionResult, StepEvent, amqp_id
 from actionrelay.settings import Settings
+from actionrelay.topology import HELD_SINCE
 
 log = structlog.get_logger("actionrelay.worker")
 HELD_SINCE_HEADER = HELD_SINCE

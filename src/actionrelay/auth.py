@@ -1,24 +1,28 @@
-"""Authentication modes of an action (``auth:``), and fetching and caching tokens.
+"""Fetching and caching the tokens of OAuth2 and custom auth modes.
 
-The models are pure; ``TokenCache`` does I/O through the fetch function it is
-given, so this module never imports the HTTP client.
+``TokenCache`` does its I/O through the fetch function it is given, so it never
+imports the HTTP client.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
-from urllib.parse import urlencode
 
-import orjson
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
-from yarl import URL
-
+from actionrelay.auth_spec import (
+    CustomAuth,
+    OAuth2ClientCredentials,
+    TokenAnswer,
+    TokenRequest,
+    read_token,
+    secret_values,
+    token_request,
+)
 from actionrelay.errors import StepFailure
+
+TokenFetch = Callable[[TokenRequest], Awaitable[TokenAnswer]]
 
 
 class AuthFailure(StepFailure):
@@ -29,176 +33,6 @@ class AuthFailure(StepFailure):
     def __init__(self, message: str, *, retryable: bool = False, http_status: int | None = None):
         super().__init__(message, http_status=http_status)
         self.retryable = retryable  # type: ignore[misc]
-
-
-class _Auth(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class NoAuth(_Auth):
-    type: Literal["none"] = "none"
-
-
-class BasicAuth(_Auth):
-    type: Literal["basic"]
-    username: str = Field(pattern=r"^[^:]*$", description="No ':' (RFC 7617).")
-    password: SecretStr
-
-
-class ApiKeyAuth(_Auth):
-    type: Literal["api_key"]
-    name: str = Field(description="Header or query parameter name.")
-    value: SecretStr
-    location: Literal["header", "query"] = Field(default="header", alias="in")
-
-
-class BearerAuth(_Auth):
-    type: Literal["bearer"]
-    token: SecretStr
-
-
-class _TokenAuth(_Auth):
-    token_url: str
-    refresh_margin_seconds: float = Field(default=60.0, ge=0)
-    default_expires_in_seconds: float = Field(default=3600.0, gt=0)
-
-
-class OAuth2ClientCredentials(_TokenAuth):
-    type: Literal["oauth2_client_credentials"]
-    client_id: str
-    client_secret: SecretStr
-    scopes: list[str] = Field(default_factory=list)
-    audience: str | None = None
-
-
-class CustomAuth(_TokenAuth):
-    """The leader's custom authorization: any token endpoint, token read by JSON path."""
-
-    type: Literal["custom"]
-    method: Literal["GET", "POST"] = "POST"
-    headers: dict[str, SecretStr] = Field(default_factory=dict)
-    body: dict[str, Any] = Field(default_factory=dict)
-    body_format: Literal["json", "form"] = "json"
-    token_path: str = Field(
-        default="json://access_token", description="json://a.b or 'response' (whole body)."
-    )
-    expires_in_path: str | None = Field(default=None, description="json://expires_in")
-    cache_seconds: float | None = Field(default=None, gt=0, description="Fixed cache time.")
-    send_as: Literal["bearer", "header", "query"] = "bearer"
-    send_name: str | None = Field(default=None, description="Header or query name.")
-
-    @model_validator(mode="after")
-    def _check(self) -> CustomAuth:
-        if self.send_as != "bearer" and not self.send_name:
-            raise ValueError(f"send_as {self.send_as} needs send_name")
-        for path in (self.token_path, self.expires_in_path):
-            if path is not None and path != "response" and not path.startswith("json://"):
-                raise ValueError(f"{path!r} must be 'response' or json://path")
-        return self
-
-
-AuthSpec = Annotated[
-    NoAuth | BasicAuth | ApiKeyAuth | BearerAuth | OAuth2ClientCredentials | CustomAuth,
-    Field(discriminator="type"),
-]
-
-
-def basic_credentials(auth: BasicAuth) -> str:
-    """The base64 part of ``Authorization: Basic …`` (RFC 7617, UTF-8)."""
-    pair = f"{auth.username}:{auth.password.get_secret_value()}".encode()
-    return base64.b64encode(pair).decode("ascii")
-
-
-def secret_values(auth: AuthSpec) -> list[str]:
-    """Every credential an auth spec holds, for the Redactor."""
-    values = [v.get_secret_value() for v in auth.__dict__.values() if isinstance(v, SecretStr)]
-    if isinstance(auth, BasicAuth):
-        values.append(basic_credentials(auth))  # an echoed header decodes to the password
-    if isinstance(auth, CustomAuth):
-        values += [v.get_secret_value() for v in auth.headers.values()]
-        values += [v for v in auth.body.values() if isinstance(v, str)]
-    return values
-
-
-# --- tokens ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class TokenRequest:
-    method: str
-    url: URL
-    headers: dict[str, str]
-    body: bytes | None
-
-
-@dataclass(frozen=True, slots=True)
-class TokenAnswer:
-    status: int
-    body: bytes
-
-
-TokenFetch = Callable[[TokenRequest], Awaitable[TokenAnswer]]
-
-
-def token_request(auth: OAuth2ClientCredentials | CustomAuth) -> TokenRequest:
-    if isinstance(auth, OAuth2ClientCredentials):
-        form: dict[str, str] = {
-            "grant_type": "client_credentials",
-            "client_id": auth.client_id,
-            "client_secret": auth.client_secret.get_secret_value(),
-        }
-        if auth.scopes:
-            form["scope"] = " ".join(auth.scopes)
-        if auth.audience:
-            form["audience"] = auth.audience
-        body = urlencode(form).encode()
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        return TokenRequest("POST", URL(auth.token_url), headers, body)
-    headers = {k: v.get_secret_value() for k, v in auth.headers.items()}
-    url = URL(auth.token_url)
-    fields = {k: str(v) for k, v in auth.body.items()}
-    if auth.method == "GET":
-        return TokenRequest("GET", url.update_query(fields) if fields else url, headers, None)
-    if auth.body_format == "form":
-        headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
-        return TokenRequest("POST", url, headers, urlencode(fields).encode())
-    headers.setdefault("Content-Type", "application/json")
-    return TokenRequest("POST", url, headers, orjson.dumps(auth.body))
-
-
-def _json_path(data: Any, path: str) -> Any:
-    for part in path.removeprefix("json://").split("."):
-        if not isinstance(data, dict) or part not in data:
-            return None
-        data = data[part]
-    return data
-
-
-def read_token(auth: OAuth2ClientCredentials | CustomAuth, body: bytes) -> tuple[str, float]:
-    """(token, lifetime in seconds) from a token endpoint's answer."""
-    expires_path: str | None = "json://expires_in"
-    token_path = "json://access_token"  # noqa: S105 - a JSON path, not a password
-    if isinstance(auth, CustomAuth):
-        token_path, expires_path = auth.token_path, auth.expires_in_path
-    if token_path == "response":  # noqa: S105
-        token: Any = body.decode("utf-8", errors="replace").strip()
-        data: Any = None
-    else:
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise ValueError("token endpoint answer is not JSON") from exc
-        token = _json_path(data, token_path)
-    if not isinstance(token, str) or not token:
-        raise ValueError(f"no token at {token_path} in the token endpoint's answer")
-    lifetime = auth.default_expires_in_seconds
-    if isinstance(auth, CustomAuth) and auth.cache_seconds is not None:
-        lifetime = auth.cache_seconds
-    elif expires_path and data is not None:
-        expires_in = _json_path(data, expires_path)
-        if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
-            lifetime = float(expires_in)
-    return token, lifetime
 
 
 @dataclass(slots=True)

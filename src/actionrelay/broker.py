@@ -1,15 +1,14 @@
-"""The RabbitMQ side: topology, consuming step events, publishing results and dead letters.
+"""The worker's RabbitMQ client: connecting, consuming step events, publishing results,
+copies and dead letters.
 
-aio-pika exceptions are translated here into ``BrokerUnavailable``.
+aio-pika exceptions are translated here into ``BrokerUnavailable`` and ``Refused``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, cast
 
 import aio_pika
@@ -17,7 +16,6 @@ import aiormq
 import structlog
 from aio_pika.abc import (
     AbstractChannel,
-    AbstractExchange,
     AbstractIncomingMessage,
     AbstractQueue,
     AbstractRobustConnection,
@@ -30,31 +28,16 @@ from actionrelay.connection import (
     WorkerConnection,
     failover_order,
 )
-from actionrelay.delay import LEVELS, UNIT_MS, DelayLadder
+from actionrelay.copies import copy_message, copy_with
+from actionrelay.deadletter import DEAD_LETTER_HEADER_PREFIX
+from actionrelay.delay import UNIT_MS
 from actionrelay.endpoint import EndpointConfig
 from actionrelay.errors import ActionRelayError, ConfigError
 from actionrelay.event import ActionResult
 from actionrelay.settings import Settings
+from actionrelay.topology import HELD_SINCE, Topology, result_routing_key
 
 log = structlog.get_logger("actionrelay.broker")
-ROUTABLE_NAME = re.compile(r"^[A-Za-z0-9_]{1,30}$")
-DEAD_LETTER_HEADER_PREFIX = "x-actionrelay-"
-HELD_SINCE = "x-actionrelay-held-since"
-# Headers RabbitMQ adds when it dead-letters or redelivers.
-BROKER_HEADERS = frozenset(
-    {
-        "x-death",
-        "x-first-death-exchange",
-        "x-first-death-queue",
-        "x-first-death-reason",
-        "x-last-death-exchange",
-        "x-last-death-queue",
-        "x-last-death-reason",
-        "x-delivery-count",
-        "x-acquired-count",
-    }
-)
-DEAD_LETTER_DELIVERY_LIMIT = 1_000_000
 
 
 class BrokerUnavailable(ActionRelayError):
@@ -63,130 +46,6 @@ class BrokerUnavailable(ActionRelayError):
 
 class Refused(ActionRelayError):
     """RabbitMQ refused a message: returned it (no queue to take it) or nacked it."""
-
-
-@dataclass
-class Topology:
-    """Declares the worker's queues and exchanges once and remembers them."""
-
-    settings: Settings
-    queues: dict[str, AbstractQueue] = field(default_factory=dict)
-    exchanges: dict[str, AbstractExchange] = field(default_factory=dict)
-
-    @property
-    def ladder(self) -> DelayLadder:
-        return DelayLadder(self.settings.delay_prefix)
-
-    def holding_queue_name(self, endpoint: EndpointConfig) -> str:
-        return f"{self.settings.request_queue}.hold.{endpoint.key}"
-
-    async def declare_holding_queue(
-        self, channel: AbstractChannel, endpoint: EndpointConfig
-    ) -> AbstractQueue:
-        """Where a throttled endpoint's events wait their turn, in arrival order."""
-        name = self.holding_queue_name(endpoint)
-        queue = self.queues.get(name)
-        if queue is None:
-            queue = await channel.declare_queue(
-                name, durable=True, arguments=self.request_queue_arguments()
-            )
-            self.queues[name] = queue
-        return queue
-
-    def request_queue_arguments(self) -> dict[str, Any]:
-        s = self.settings
-        args: dict[str, Any] = {
-            "x-queue-type": s.queue_type,
-            "x-dead-letter-exchange": "",
-            "x-dead-letter-routing-key": s.dead_letter_queue,
-        }
-        if s.queue_type == "quorum":
-            args |= {
-                "x-delivery-limit": s.delivery_limit,
-                "x-dead-letter-strategy": "at-least-once",
-                "x-overflow": "reject-publish",
-            }
-        return args
-
-    def dead_letter_queue_arguments(self) -> dict[str, Any]:
-        """No effective delivery limit: inspecting dead letters must never drop one.
-
-        RabbitMQ 4 gives quorum queues a default limit of 20 deliveries; every
-        ``actionrelay dlq`` scan is a delivery.
-        """
-        args: dict[str, Any] = {"x-queue-type": self.settings.queue_type}
-        if self.settings.queue_type == "quorum":
-            args["x-delivery-limit"] = DEAD_LETTER_DELIVERY_LIMIT
-        return args
-
-    async def declare(self, channel: AbstractChannel) -> None:
-        s = self.settings
-        problem = self.ladder.check_destination(s.request_queue)
-        if problem is not None:
-            raise ConfigError(f"ACTIONRELAY_REQUEST_QUEUE: {problem}; choose another name")
-        self.queues[s.dead_letter_queue] = await channel.declare_queue(
-            s.dead_letter_queue, durable=True, arguments=self.dead_letter_queue_arguments()
-        )
-        self.queues[s.request_queue] = await channel.declare_queue(
-            s.request_queue, durable=True, arguments=self.request_queue_arguments()
-        )
-        results = await channel.declare_exchange(
-            s.results_exchange, aio_pika.ExchangeType.TOPIC, durable=True
-        )
-        self.exchanges[s.results_exchange] = results
-        results_queue = await self._declare_keeping_type(channel, s.results_queue)
-        await results_queue.bind(results, routing_key="#")
-        self.queues[s.results_queue] = results_queue
-        await self.declare_ladder(channel)
-        await self._bind_to_ladder()
-
-    async def _declare_keeping_type(self, channel: AbstractChannel, name: str) -> AbstractQueue:
-        """A queue of ``queue_type`` when missing; an existing one of another type is kept.
-
-        The results queue was a classic queue before it followed ``queue_type``:
-        such a queue is used as it is rather than refused (docs/operations.md
-        says how to move it to a quorum queue).
-        """
-        wanted: dict[str, Any] = {"x-queue-type": self.settings.queue_type}
-        underlay = await channel.get_underlay_channel()
-        probe = await underlay.connection.channel()
-        try:
-            await probe.queue_declare(name, durable=True, arguments=wanted)
-        except aiormq.exceptions.ChannelPreconditionFailed:
-            wanted = {}  # as older versions declared it
-        finally:
-            if not probe.is_closed:
-                await probe.close()
-        return await channel.declare_queue(name, durable=True, arguments=wanted)
-
-    async def declare_ladder(self, channel: AbstractChannel) -> None:
-        """The delay ladder (``delay.py``), shared by every request queue of the vhost."""
-        ladder = self.ladder
-        exchanges = {}
-        for name in [ladder.deliver, *(ladder.level_name(k) for k in range(LEVELS))]:
-            exchanges[name] = await channel.declare_exchange(
-                name, aio_pika.ExchangeType.TOPIC, durable=True
-            )
-        for level in range(LEVELS):
-            name = ladder.level_name(level)
-            self.queues[name] = await channel.declare_queue(
-                name, durable=True, arguments=ladder.queue_arguments(level)
-            )
-        for binding in ladder.bindings():
-            if binding.kind == "queue":
-                await self.queues[binding.destination].bind(binding.source, binding.pattern)
-            else:
-                await exchanges[binding.destination].bind(binding.source, binding.pattern)
-
-    async def _bind_to_ladder(self) -> None:
-        """The request queue's way out of the ladder."""
-        name = self.settings.request_queue
-        await self.queues[name].bind(self.ladder.deliver, self.ladder.destination_pattern(name))
-
-
-def result_routing_key(result: ActionResult) -> str:
-    action = result.action if result.action and ROUTABLE_NAME.match(result.action) else "unknown"
-    return f"{action}.{result.status}"
 
 
 class Broker:
@@ -323,7 +182,7 @@ class Broker:
         queue = await self.topology.declare_holding_queue(self.channel, endpoint)
         if HELD_SINCE in incoming.headers:
             headers = {k: v for k, v in headers.items() if k != HELD_SINCE}
-        await self._publish_copy(_copy(incoming, headers), routing_key=queue.name)
+        await self._publish_copy(copy_with(incoming, headers), routing_key=queue.name)
 
     async def stop_consuming(self) -> None:
         for _channel, queue, tag in self._holding:
@@ -416,7 +275,9 @@ class Broker:
         ladder = self.topology.ladder
         units = ladder.units(delay_seconds)
         key = ladder.routing_key(units, self.settings.request_queue)
-        await self._publish_copy(_copy(incoming, headers), exchange=ladder.entry, routing_key=key)
+        await self._publish_copy(
+            copy_with(incoming, headers), exchange=ladder.entry, routing_key=key
+        )
         return units * UNIT_MS
 
     async def dead_letter(
@@ -429,49 +290,10 @@ class Broker:
         """Copy the original message to the dead-letter queue with failure headers
         (without the event's own headers when ``keep_headers`` is false)."""
         headers = {f"{DEAD_LETTER_HEADER_PREFIX}{k}": v for k, v in metadata.items()}
-        copy = _copy(incoming, headers) if keep_headers else copy_message(incoming, headers)
+        copy = copy_with(incoming, headers) if keep_headers else copy_message(incoming, headers)
         await self._publish_copy(copy, routing_key=self.settings.dead_letter_queue)
 
     async def _publish_copy(
         self, message: aio_pika.Message, *, routing_key: str, exchange: str = ""
     ) -> None:
         await self._publish(exchange, routing_key, message.body, message.properties)
-
-
-def _copy(incoming: AbstractIncomingMessage, headers: Mapping[str, Any]) -> aio_pika.Message:
-    """The same event with ``headers`` added (None values removed), persistent.
-
-    RabbitMQ's own dead-lettering headers are left out: a copy is a new
-    message, and RabbitMQ drops a message dead-lettered into a queue its
-    ``x-death`` already names (its cycle detection), which a second pass down
-    the delay ladder would otherwise be.
-    """
-    merged = {k: v for k, v in incoming.headers.items() if k not in BROKER_HEADERS}
-    for key, value in headers.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = value
-    return copy_message(incoming, merged)
-
-
-def copy_message(incoming: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika.Message:
-    """The original body and properties with ``headers``, persistent.
-
-    ``expiration`` and ``user_id`` are not copied: the first could drop the copy
-    unseen, the second is checked by RabbitMQ against the publishing user.
-    """
-    return aio_pika.Message(
-        body=incoming.body,
-        headers=headers,
-        content_type=incoming.content_type,
-        content_encoding=incoming.content_encoding,
-        delivery_mode=DeliveryMode.PERSISTENT,
-        priority=incoming.priority,
-        correlation_id=incoming.correlation_id,
-        reply_to=incoming.reply_to,
-        message_id=incoming.message_id,
-        timestamp=incoming.timestamp,
-        type=incoming.type,
-        app_id=incoming.app_id,
-    )

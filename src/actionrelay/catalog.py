@@ -14,7 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from actionrelay.action import ActionDefinition
-from actionrelay.auth import secret_values
+from actionrelay.auth_spec import secret_values
 from actionrelay.endpoint import ENDPOINT_FILES
 from actionrelay.errors import CatalogError
 

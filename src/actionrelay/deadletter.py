@@ -20,9 +20,21 @@ from typing import Any
 
 import orjson
 
-from actionrelay.broker import BROKER_HEADERS
-from actionrelay.broker import DEAD_LETTER_HEADER_PREFIX as PREFIX
-
+DEAD_LETTER_HEADER_PREFIX = PREFIX = "x-actionrelay-"
+# Headers RabbitMQ adds when it dead-letters or redelivers.
+BROKER_HEADERS = frozenset(
+    {
+        "x-death",
+        "x-first-death-exchange",
+        "x-first-death-queue",
+        "x-first-death-reason",
+        "x-last-death-exchange",
+        "x-last-death-queue",
+        "x-last-death-reason",
+        "x-delivery-count",
+        "x-acquired-count",
+    }
+)
 REPLAY_COUNT_HEADER = f"{PREFIX}replay-count"
 REPLAYED_AT_HEADER = f"{PREFIX}replayed-at"
 REPLAYED_FROM_PREFIX = f"{PREFIX}replayed-from-"

@@ -16,40 +16,30 @@ from types import TracebackType
 from typing import Any
 
 import aiohttp
-from multidict import CIMultiDictProxy
 from yarl import URL
 
 from actionrelay.action import ActionDefinition, TlsSpec
-from actionrelay.auth import (
+from actionrelay.auth import AuthFailure, TokenCache
+from actionrelay.auth_spec import (
     ApiKeyAuth,
-    AuthFailure,
     AuthSpec,
     BasicAuth,
     BearerAuth,
     CustomAuth,
     OAuth2ClientCredentials,
     TokenAnswer,
-    TokenCache,
     TokenRequest,
     basic_credentials,
 )
 from actionrelay.egress import EgressPolicy, GuardedResolver
 from actionrelay.errors import CallTimeout, ConfigError, ConnectFailure, PermanentFailure
 from actionrelay.payload import OutboundRequest
+from actionrelay.result import HttpResponse
 from actionrelay.secret import Redactor
 
 MAX_RESPONSE_BYTES = 1024 * 1024
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-
-
-@dataclass(frozen=True, slots=True)
-class HttpResponse:
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes
-    truncated: bool
-    latency_ms: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,9 @@ import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 
-from actionrelay.broker import BrokerUnavailable, copy_message
+from actionrelay.broker import BrokerUnavailable
 from actionrelay.connection import CONNECTION_ERRORS, connect_once
+from actionrelay.copies import copy_message
 from actionrelay.deadletter import DeadLetter, replay_headers
 from actionrelay.holding import (
     Held,

@@ -15,7 +15,7 @@ from yarl import URL
 
 from actionrelay import retry
 from actionrelay.action import ActionDefinition
-from actionrelay.auth import (
+from actionrelay.auth_spec import (
     ApiKeyAuth,
     AuthSpec,
     BasicAuth,
@@ -24,12 +24,12 @@ from actionrelay.auth import (
     NoAuth,
     OAuth2ClientCredentials,
 )
-from actionrelay.delivery import Endpoint, HttpClient, HttpResponse
+from actionrelay.delivery import Endpoint, HttpClient
 from actionrelay.egress import EgressPolicy
 from actionrelay.errors import HttpStatusError, StepFailure
 from actionrelay.logs import SECRET_KEYS
 from actionrelay.payload import OutboundRequest, build_request
-from actionrelay.result import check_status
+from actionrelay.result import HttpResponse, check_status
 from actionrelay.secret import MASK, Redactor
 from actionrelay.settings import Settings
 

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from multidict import CIMultiDictProxy
 
 from actionrelay.action import ActionDefinition
-from actionrelay.delivery import HttpResponse
 from actionrelay.errors import HttpStatusError, StepFailure
 from actionrelay.event import ActionResult, ResultError, StepEvent, utc_now_iso
 
 EXCERPT_CHARS = 300
 MAX_RESULT_RESPONSE_BYTES = 64 * 1024
 ABORT_HEADER = "X-Actionrelay-Retry"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    """An API's answer, as the HTTP client hands it over."""
+
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+    truncated: bool
+    latency_ms: float
 
 
 def excerpt(body: bytes, limit: int = EXCERPT_CHARS) -> str:

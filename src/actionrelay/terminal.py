@@ -19,8 +19,8 @@ from rich.text import Text
 from actionrelay.action import ActionDefinition
 from actionrelay.catalog import Catalog
 from actionrelay.deadletter import DeadLetter
-from actionrelay.delivery import HttpResponse
 from actionrelay.probe import ProbeOutcome, ShownRequest, auth_mode
+from actionrelay.result import HttpResponse
 from actionrelay.triage import DeadLetterStats
 
 MESSAGE_WIDTH = 80

@@ -24,11 +24,11 @@ import aiohttp
 import aiormq
 import orjson
 
-from actionrelay.broker import Topology
 from actionrelay.connection import CONNECTION_ERRORS
 from actionrelay.delay import LEVELS
 from actionrelay.endpoint import load_endpoints
 from actionrelay.settings import Settings
+from actionrelay.topology import Topology
 from tests.integration.nodes import RabbitNode, free_port
 from tests.integration.support import Received, RecordingApi, Reply, WorkerHarness
 

@@ -11,9 +11,9 @@ import aiormq
 import yaml
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
-from actionrelay.broker import Topology
 from actionrelay.endpoint import EndpointConfig
 from actionrelay.event import ActionResult
+from actionrelay.topology import Topology
 from actionrelay.worker import Worker
 from tests.integration.support import WorkerHarness, close_connection, eventually
 

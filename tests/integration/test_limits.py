@@ -13,8 +13,8 @@ import pytest
 import yaml
 from structlog.testing import capture_logs
 
-from actionrelay.broker import Topology
 from actionrelay.endpoint import EndpointConfig
+from actionrelay.topology import Topology
 from tests.integration.support import Reply, WorkerHarness
 
 REDIS_ENV = "ACTIONRELAY_TEST_REDIS_URL"

@@ -10,14 +10,13 @@ import orjson
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from actionrelay.auth import (
-    AuthFailure,
+from actionrelay.auth import AuthFailure, TokenCache
+from actionrelay.auth_spec import (
     AuthSpec,
     BasicAuth,
     CustomAuth,
     OAuth2ClientCredentials,
     TokenAnswer,
-    TokenCache,
     TokenRequest,
     basic_credentials,
     read_token,

@@ -8,7 +8,7 @@ from aiormq.abc import AbstractChannel, DeliveredMessage
 from pamqp.commands import Basic
 from pamqp.header import ContentHeader
 
-from actionrelay.broker import copy_message
+from actionrelay.copies import copy_message
 
 
 def incoming(properties: Basic.Properties) -> IncomingMessage:

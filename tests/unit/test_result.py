@@ -8,10 +8,16 @@ import orjson
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from actionrelay.delivery import HttpResponse
 from actionrelay.errors import HttpStatusError
 from actionrelay.event import StepEvent
-from actionrelay.result import EXCERPT_CHARS, check_status, excerpt, kept_response, success_result
+from actionrelay.result import (
+    EXCERPT_CHARS,
+    HttpResponse,
+    check_status,
+    excerpt,
+    kept_response,
+    success_result,
+)
 from tests.unit.support import define
 
 
