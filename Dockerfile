@@ -3,7 +3,7 @@
 #   docker build -t actionrelay .
 #   docker run --rm -e ACTIONRELAY_AMQP_URL=amqp://... actionrelay        # = actionrelay run
 #   docker build --build-arg EXTRAS=otel -t actionrelay .                  # with OpenTelemetry
-# Linted by tests/unit/test_deploy.py (hadolint, from the dev extra).
+# Linted by tests/unit/deploy/test_deploy.py (hadolint, from the dev extra).
 
 FROM python:3.11-slim-trixie AS build
 ARG EXTRAS=""

@@ -23,7 +23,7 @@ import aiohttp
 import aiormq.exceptions
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractQueue
 
-from actionrelay.topology import Topology
+from actionrelay.broker.topology import Topology
 from measure import (
     ResultCollector,
     RunSpec,

@@ -25,8 +25,8 @@ import aio_pika
 import orjson
 from aiohttp import web
 
+from actionrelay.broker.topology import Topology
 from actionrelay.settings import Settings
-from actionrelay.topology import Topology
 
 VENV_BIN = Path(sys.executable).parent
 

@@ -1,3 +1,3 @@
-from actionrelay.cli import main
+from actionrelay.cli.main import main
 
 main()

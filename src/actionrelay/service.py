@@ -8,19 +8,19 @@ import signal
 
 import structlog
 
-from actionrelay.broker import Broker, BrokerUnavailable
-from actionrelay.catalog import Catalog
-from actionrelay.delivery import HttpClient
-from actionrelay.egress import EgressPolicy, describe
-from actionrelay.endpoint import Breaker, load_endpoints
-from actionrelay.gate import EndpointGate
-from actionrelay.health import HealthServer
-from actionrelay.limiter import RateLimits
-from actionrelay.metrics import Metrics
-from actionrelay.reload import CatalogWatcher
-from actionrelay.secret import Redactor
+from actionrelay.broker.broker import Broker, BrokerUnavailable
+from actionrelay.catalog.loader import Catalog
+from actionrelay.catalog.reload import CatalogWatcher
+from actionrelay.core.secret import Redactor
+from actionrelay.http.client import HttpClient
+from actionrelay.http.egress import EgressPolicy, describe
+from actionrelay.limits.endpoint import Breaker, load_endpoints
+from actionrelay.limits.gate import EndpointGate
+from actionrelay.limits.limiter import RateLimits
+from actionrelay.observability.health import HealthServer
+from actionrelay.observability.metrics import Metrics
+from actionrelay.observability.tracing import tracing_for
 from actionrelay.settings import Settings
-from actionrelay.tracing import tracing_for
 from actionrelay.worker import Worker
 
 log = structlog.get_logger("actionrelay.service")

@@ -1,8 +1,8 @@
 """The worker: step event in, third-party call, result event out.
 
-Ack policy, one rule per outcome (``Fate``, carried out by settle.py):
+Ack policy, one rule per outcome (``Fate``, carried out by broker/settle.py):
 - DONE: the result event is confirmed by the broker, then the event is acked;
-- RETRY / PARK: a copy waits in a delay queue (confirmed), then it is acked;
+- RETRY / PARK: a copy waits in the delay ladder (confirmed), then it is acked;
 - HOLD: a copy joins the endpoint's holding queue (confirmed), then it is acked;
 - DEAD: the final result and the dead letter are confirmed, then it is acked.
 A worker that dies before the ack leaves the event to RabbitMQ, which
@@ -20,9 +20,7 @@ from typing import Any
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
-from actionrelay import retry
-from actionrelay.action import ActionDefinition
-from actionrelay.attempt import (
+from actionrelay.broker.attempt import (
     Attempt,
     Fate,
     InternalError,
@@ -30,21 +28,23 @@ from actionrelay.attempt import (
     held_since,
     trace_headers,
 )
-from actionrelay.broker import Broker
-from actionrelay.catalog import Catalog
-from actionrelay.delivery import Endpoint, HttpClient
-from actionrelay.endpoint import Breaker, EndpointConfig, EndpointTable
-from actionrelay.errors import DeadlineExpired, HttpStatusError, StepFailure, UnknownAction
-from actionrelay.event import ActionResult, check_headers, parse_step_event, salvage_ids
-from actionrelay.gate import Capped, EndpointGate, Hold, Park
-from actionrelay.limiter import RateLimits
-from actionrelay.metrics import Metrics
-from actionrelay.payload import build_request
-from actionrelay.result import check_status, failure_result, success_result
-from actionrelay.secret import Redactor
+from actionrelay.broker.broker import Broker
+from actionrelay.broker.settle import Settler
+from actionrelay.catalog.loader import Catalog
+from actionrelay.core import retry
+from actionrelay.core.action import ActionDefinition
+from actionrelay.core.errors import DeadlineExpired, HttpStatusError, StepFailure, UnknownAction
+from actionrelay.core.event import ActionResult, check_headers, parse_step_event, salvage_ids
+from actionrelay.core.payload import build_request
+from actionrelay.core.result import check_status, failure_result, success_result
+from actionrelay.core.secret import Redactor
+from actionrelay.http.client import Endpoint, HttpClient
+from actionrelay.limits.endpoint import Breaker, EndpointConfig, EndpointTable
+from actionrelay.limits.gate import Capped, EndpointGate, Hold, Park
+from actionrelay.limits.limiter import RateLimits
+from actionrelay.observability.metrics import Metrics
+from actionrelay.observability.tracing import PassThrough, Tracing
 from actionrelay.settings import Settings
-from actionrelay.settle import Settler
-from actionrelay.tracing import PassThrough, Tracing
 
 log = structlog.get_logger("actionrelay.worker")
 

@@ -17,10 +17,10 @@ import aio_pika
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
-from actionrelay.endpoint import load_endpoints
-from actionrelay.errors import CatalogError
+from actionrelay.broker.topology import Topology
+from actionrelay.core.errors import CatalogError
+from actionrelay.limits.endpoint import load_endpoints
 from actionrelay.settings import Settings
-from actionrelay.topology import Topology
 from tests.integration.support import RecordingApi, WorkerHarness
 
 AMQP_ENV = "ACTIONRELAY_TEST_AMQP_URL"

@@ -1,6 +1,6 @@
 """Broker faults under load, counted: what was sent, answered, lost and duplicated.
 
-Used by tests/integration/test_broker_faults.py (a few thousand events per
+Used by tests/integration/broker/test_broker_faults.py (a few thousand events per
 fault) and by benchmarks/faults.py (10,000). Workers run as processes
 (``python -m actionrelay run``) so that the test's own event loop never slows
 them; the fault itself is a ``rabbitmqctl`` call or a signal to a private node
@@ -24,11 +24,11 @@ import aiohttp
 import aiormq
 import orjson
 
-from actionrelay.connection import CONNECTION_ERRORS
-from actionrelay.delay import LEVELS
-from actionrelay.endpoint import load_endpoints
+from actionrelay.broker.connection import CONNECTION_ERRORS
+from actionrelay.broker.topology import Topology
+from actionrelay.core.delay import LEVELS
+from actionrelay.limits.endpoint import load_endpoints
 from actionrelay.settings import Settings
-from actionrelay.topology import Topology
 from tests.integration.nodes import RabbitNode, free_port
 from tests.integration.support import Received, RecordingApi, Reply, WorkerHarness
 

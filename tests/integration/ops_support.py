@@ -16,7 +16,7 @@ import orjson
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from click.testing import CliRunner, Result
 
-from actionrelay.cli import main
+from actionrelay.cli.main import main
 from actionrelay.settings import Settings
 
 WIDE = {"COLUMNS": "250"}  # rich tables must not fold the values the tests look for

@@ -21,14 +21,14 @@ import pika  # type: ignore[import-untyped]
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from aiohttp import web
 
-from actionrelay.broker import Broker
-from actionrelay.catalog import load_catalog
-from actionrelay.delivery import HttpClient
-from actionrelay.event import salvage_ids
-from actionrelay.secret import Redactor
+from actionrelay.broker.broker import Broker
+from actionrelay.broker.topology import Topology
+from actionrelay.catalog.loader import load_catalog
+from actionrelay.core.event import salvage_ids
+from actionrelay.core.secret import Redactor
+from actionrelay.http.client import HttpClient
 from actionrelay.service import build_worker
 from actionrelay.settings import Settings
-from actionrelay.topology import Topology
 from actionrelay.worker import Worker
 from tests import contract
 

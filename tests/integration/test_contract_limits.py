@@ -16,7 +16,7 @@ import aio_pika
 import orjson
 import pytest
 
-from actionrelay.event import MAX_EVENT_BYTES, MAX_HEADERS_BYTES
+from actionrelay.core.event import MAX_EVENT_BYTES, MAX_HEADERS_BYTES
 from tests.integration.support import WorkerHarness, step_event
 
 NOTIFY: dict[str, Any] = {

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from actionrelay.retry import ATTEMPTS_HEADER
+from actionrelay.core.retry import ATTEMPTS_HEADER
 from tests.integration.support import Reply, WorkerHarness
 
 FAST_RETRY = {"max_attempts": 4, "schedule_seconds": [0.3, 0.6], "jitter": 0}

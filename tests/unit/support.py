@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from actionrelay.action import ActionDefinition
-from actionrelay.payload import OutboundRequest
+from actionrelay.core.action import ActionDefinition
+from actionrelay.core.payload import OutboundRequest
 
 ACTION = "testAction"
 BASE_URL = "https://api.example.com/v1"

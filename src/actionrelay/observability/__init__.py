@@ -1,0 +1,4 @@
+"""What an operator watches: Prometheus metrics, /healthz and /readyz, traces and logs.
+
+May import ``core`` only.
+"""

@@ -1,0 +1,74 @@
+"""``${env:NAME}`` and ``${file:/path}`` references in action files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from actionrelay.catalog.loader import References, expand_references, load_action
+from actionrelay.core.errors import CatalogError
+
+ENV = {"HOST": "https://api.test", "TOKEN": "t0k3n-value"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "expanded"),
+    [
+        ("${env:HOST}/v1", "https://api.test/v1"),
+        ("${env:UNSET:-http://localhost:8080}/x", "http://localhost:8080/x"),
+        ("${env:HOST:-ignored}", "https://api.test"),
+        ({"a": ["${env:TOKEN}", 3]}, {"a": ["t0k3n-value", 3]}),
+        ("no reference", "no reference"),
+        ("$HOST and ${HOST}", "$HOST and ${HOST}"),
+    ],
+)
+def test_expand(raw: object, expanded: object) -> None:
+    refs = References(ENV)
+    assert refs.expand(raw) == expanded
+    assert refs.missing == []
+
+
+def test_values_in_credential_sections_are_secrets(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("file-secret-1\n")
+    raw = {
+        "url": "${env:HOST}/x",
+        "headers": {"X-Key": "${env:TOKEN}"},
+        "auth": {"type": "bearer", "token": f"${{file:{key_file}}}"},
+    }
+    refs = References(ENV)
+    expanded = expand_references(raw, refs)
+    assert expanded["auth"]["token"] == "file-secret-1"
+    assert sorted(refs.secrets) == ["file-secret-1", "t0k3n-value"]
+
+
+def test_secrets_of_an_action_include_its_auth_values(tmp_path: Path) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_text(
+        "name: a\nurl: https://x.test\nauth: {type: basic, username: u, password: '${env:PW}'}\n"
+    )
+    action, secrets = load_action(path, environ={"PW": "hunter2-pw"})
+    assert action.auth.type == "basic"
+    assert "hunter2-pw" in secrets
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("name: a\nurl: ${env:NOPE_URL}/x\n", "environment variable NOPE_URL"),
+        (
+            "name: a\nurl: https://x.test\nheaders: {K: '${file:/nonexistent/k}'}\n",
+            "/nonexistent/k",
+        ),
+    ],
+)
+def test_missing_secret_names_file_action_and_secret(tmp_path: Path, text: str, named: str) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_text(text)
+    with pytest.raises(CatalogError) as caught:
+        load_action(path, environ={})
+    message = str(caught.value)
+    assert str(path) in message
+    assert "action a" in message
+    assert named in message

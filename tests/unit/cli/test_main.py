@@ -1,0 +1,45 @@
+"""``actionrelay run`` takes every setting as an option, as its --help says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from actionrelay.cli.main import main
+from actionrelay.settings import Settings
+
+
+def test_help_names_every_setting_with_its_variable() -> None:
+    result = CliRunner().invoke(main, ["run", "--help"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    for name in Settings.model_fields:
+        assert f"--{name.replace('_', '-')}" in result.output
+        assert f"ACTIONRELAY_{name.upper()}" in result.output
+    assert "<class" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--redis-url", "redis://redis:6379/0"),
+        ("--otlp-endpoint", "http://collector:4318/v1/traces"),
+        ("--worker-id", "w-1"),
+        ("--queue-type", "classic"),
+        ("--prefetch", "10"),
+    ],
+)
+def test_a_setting_given_as_an_option_is_accepted(tmp_path: Path, option: str, value: str) -> None:
+    """The run stops at the missing actions directory, after the options were taken."""
+    missing = tmp_path / "no-actions"
+    result = CliRunner().invoke(main, ["run", option, value, "--actions", str(missing)])
+    assert result.exit_code == 2
+    assert f"{missing}: actions directory does not exist" in result.output
+    assert "Invalid value" not in result.output
+
+
+def test_a_setting_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["run", "--prefetch", "0", "--actions", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "invalid settings: prefetch:" in result.output
