@@ -15,11 +15,12 @@ from typing import Any
 import aio_pika
 import aiormq
 import orjson
-from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 
 from actionrelay.broker.broker import BrokerUnavailable
 from actionrelay.broker.connection import CONNECTION_ERRORS, connect_once
 from actionrelay.core.errors import ActionRelayError
+from actionrelay.core.event import amqp_id
 from actionrelay.settings import split_urls
 
 
@@ -79,14 +80,34 @@ async def _publish(
         reply_queue = await channel.declare_queue(exclusive=True, auto_delete=True)
         await reply_queue.consume(replies.put, no_ack=True)
         reply_to = reply_queue.name
-    message = aio_pika.Message(
+    await send_confirmed(channel, queue, event, reply_to=reply_to)
+    on_published()
+    if wait_seconds is None:
+        return None
+    return await _await_result(replies, event["event_id"], wait_seconds)
+
+
+def step_message(event: dict[str, Any], *, reply_to: str | None = None) -> aio_pika.Message:
+    """A step event as a publisher must send it: persistent JSON, ids that fit AMQP."""
+    event_id = amqp_id(str(event["event_id"]))
+    return aio_pika.Message(
         body=orjson.dumps(event),
         content_type="application/json",
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        message_id=event["event_id"],
-        correlation_id=event["event_id"],
+        message_id=event_id,
+        correlation_id=event_id,
         reply_to=reply_to,
     )
+
+
+async def send_confirmed(
+    channel: AbstractChannel, queue: str, event: dict[str, Any], *, reply_to: str | None = None
+) -> None:
+    """Publish ``event`` (mandatory) and wait for the confirm; NotDelivered when refused.
+
+    ``channel`` must have publisher confirms (aio-pika's default).
+    """
+    message = step_message(event, reply_to=reply_to)
     try:
         await channel.default_exchange.publish(message, routing_key=queue, mandatory=True)
     except aiormq.exceptions.DeliveryError as exc:
@@ -94,10 +115,6 @@ async def _publish(
             f"RabbitMQ did not take the event on {queue!r}: is the queue there "
             f"(a worker declares it on start) and not full? ({exc})"
         ) from exc
-    on_published()
-    if wait_seconds is None:
-        return None
-    return await _await_result(replies, event["event_id"], wait_seconds)
 
 
 async def _await_result(

@@ -14,12 +14,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import orjson
 from aiohttp import web
 
 from actionrelay.broker.broker import Broker
 from actionrelay.broker.connection import connect_once
+from actionrelay.broker.step_publisher import send_confirmed
 from actionrelay.catalog.loader import load_catalog
 from actionrelay.cli.demo_api import make_app
 from actionrelay.core.secret import Redactor
@@ -91,14 +91,11 @@ async def _exchange(demo: Settings, worker: Worker, wait_seconds: float) -> list
     connection = await connect_once(
         demo.amqp_urls, client_properties={"connection_name": "actionrelay demo client"}
     )
-    channel = await connection.channel()
+    channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
     try:
         replies = await channel.declare_queue(exclusive=True, auto_delete=True)
         for event in EVENTS:
-            await channel.default_exchange.publish(
-                aio_pika.Message(orjson.dumps(event), reply_to=replies.name),
-                routing_key=demo.request_queue,
-            )
+            await send_confirmed(channel, demo.request_queue, event, reply_to=replies.name)
         by_id: dict[str, dict[str, Any]] = {}
         async with asyncio.timeout(wait_seconds), replies.iterator() as messages:
             async for message in messages:
