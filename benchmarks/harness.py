@@ -12,6 +12,7 @@ import contextlib
 import os
 import subprocess
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,8 +49,9 @@ from pipelines import (
     target_server,
     write_action,
 )
-from procfs import broker_pid, peak_rss_mb
+from procfs import broker_pid, peak_rss_mb, rss_mb
 
+REST_SETTLE_SECONDS = 2.0  # after the first consumer: imports done, connections open
 # What a broker that closes or restarts under a run raises (a test may restart it).
 CONNECTION_LOST = (ConnectionError, aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPError)
 
@@ -138,6 +140,28 @@ class Bench:
         except (BenchmarkError, TimeoutError, *CONNECTION_LOST):
             print(f"--- last lines of the {pipeline} log:", *log_tail(log_path), sep="\n")
             raise
+        finally:
+            await delete_broker_objects(await self.lab.live_connection(), names)
+
+    async def rest_rss_mb(self, pipeline: str, prefetch: int) -> float:
+        """RSS of one process of ``pipeline`` consuming an empty queue: what it costs idle."""
+        names = Names(pipeline)
+        self.lab.suffixes.append(names.suffix)
+        spec = RunSpec(events=1, prefetch=prefetch, delay_ms=0)
+        launch = Launch(self.lab.amqp_url, prefetch, self.target.url, self.actions_dir)
+        log_path = self.workdir / f"{pipeline}-{names.suffix}-rest.log"
+        connection = await self.lab.live_connection()
+        try:
+            async with connection.channel() as channel:
+                await declare(channel, names, spec, self.lab.amqp_url)
+                with log_path.open("wb") as log:
+                    [process] = await start_pipeline(names, launch, 1, log)
+                    try:
+                        await wait_consuming(channel, names.request_queue, process)
+                        await asyncio.sleep(REST_SETTLE_SECONDS)
+                        return rss_mb(process.pid)
+                    finally:
+                        await stop_pipeline([process])
         finally:
             await delete_broker_objects(await self.lab.live_connection(), names)
 
@@ -247,6 +271,17 @@ class Bench:
                 break
             await asyncio.sleep(0.5 * (attempt + 1))  # a result counted just after its publish
         return total
+
+
+async def wait_consuming(channel: AbstractChannel, queue: str, process: PipelineProcess) -> None:
+    """Until ``queue`` has a consumer (the pipeline is up), or BenchmarkError."""
+    timeout = 30.0
+    deadline = time.monotonic() + timeout
+    underlay = await channel.get_underlay_channel()
+    while (await underlay.queue_declare(queue, passive=True)).consumer_count == 0:
+        if process.process.returncode is not None or time.monotonic() > deadline:
+            raise BenchmarkError(f"{queue}: no consumer after {timeout:g} s")
+        await asyncio.sleep(0.1)
 
 
 def cpu_delta(start: Snapshot, end: Snapshot, roles: list[str]) -> float:

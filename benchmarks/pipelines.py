@@ -1,7 +1,9 @@
 """The processes of a benchmark run: the target API and the pipelines under test.
 
-A pipeline is either the hand-written ``reference.py`` or ``actionrelay run``,
-started as one or more subprocesses consuming the same request queue. Each
+A pipeline is the hand-written bare loop ``reference.py``, the FastStream peer
+``faststream_peer.py``, the broker-only ``ceiling.py`` (no HTTP) or
+``actionrelay run``, started as one or more subprocesses consuming the same
+request queue. Each
 actionrelay process gets its own free health/metrics port, as a user would run
 it (metrics on), and the runner scrapes ``/metrics`` once at the end.
 """
@@ -29,7 +31,13 @@ from actionrelay.settings import Settings
 HERE = Path(__file__).resolve().parent
 VENV_BIN = Path(sys.executable).parent
 RESULTS_DIR = HERE / "results"
-PIPELINES = ("reference", "actionrelay")
+PIPELINES = ("reference", "actionrelay")  # ``run.py`` without --all compares these two
+# The scripts of the other pipelines; each takes --amqp-url, --queue, --prefetch, --target-url.
+SCRIPTS = {
+    "reference": "reference.py",
+    "faststream": "faststream_peer.py",
+    "ceiling": "ceiling.py",
+}
 ACTION_NAME = "benchPost"
 DELIVERY_LIMIT = 20
 
@@ -168,8 +176,8 @@ def pipeline_command(
     """argv, environment and metrics port of the ``index``-th process of a run."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACTIONRELAY_")}
     port: int | None = None
-    if names.pipeline == "reference":
-        command = [str(HERE / "reference.py"), "--amqp-url", launch.amqp_url]
+    if names.pipeline in SCRIPTS:
+        command = [str(HERE / SCRIPTS[names.pipeline]), "--amqp-url", launch.amqp_url]
         command += ["--queue", names.request_queue, "--prefetch", str(launch.prefetch)]
         command += ["--target-url", launch.target_url]
     else:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ PROFILE_GROUPS = (
     ),
     (("/actionrelay/",), "actionrelay's own code"),
     (("benchmarks/reference.py",), "reference.py's own code"),
+    (("/faststream/", "/fast_depends/", "faststream_peer.py"), "FastStream (and fast-depends)"),
     (
         ("/pydantic", "pydantic_core.", "/structlog/", "/logging/"),
         "validation and logging (pydantic, structlog)",
@@ -170,19 +171,23 @@ class Row:
 
     scenario: str
     reference: str = ""
+    faststream: str = ""
     actionrelay: str = ""
     ratio: str = ""
+    ratio_faststream: str = ""
     rss: str = ""
     cpu: str = ""
 
 
 SUITE_COLUMNS = (
-    ("scenario", 52, "<"),
-    ("reference", 10, ">"),
+    ("scenario", 50, "<"),
+    ("bare loop", 10, ">"),
+    ("FastStream", 10, ">"),
     ("actionrelay", 11, ">"),
-    ("ratio a/r", 9, ">"),
-    ("peak RSS MB r / a", 17, ">"),
-    ("CPU µs/ev r / a", 15, ">"),
+    ("a/bare", 6, ">"),
+    ("a/FS", 5, ">"),
+    ("peak RSS MB b / F / a", 21, ">"),
+    ("CPU µs/ev b / F / a", 19, ">"),
 )
 
 
@@ -194,12 +199,16 @@ def suite_table(rows: list[Row]) -> str:
         ).rstrip()
 
     header = line(tuple(name for name, _, _ in SUITE_COLUMNS))
-    body = [line((r.scenario, r.reference, r.actionrelay, r.ratio, r.rss, r.cpu)) for r in rows]
+    body = [line(tuple(astuple(r))) for r in rows]
     return "\n".join([header, "-" * len(header), *body])
 
 
 def pair(ref: float | None, relay: float | None, spec: str) -> str:
     return f"{_opt(ref, spec)} / {_opt(relay, spec)}"
+
+
+def triple(values: tuple[float | None, float | None, float | None], spec: str) -> str:
+    return " / ".join(_opt(v, spec) for v in values)
 
 
 def ratio_cell(relay: float | None, ref: float | None) -> str:

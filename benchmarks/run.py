@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/run.py --all [--only fast,slow] [--quick]
     .venv/bin/python benchmarks/run.py [--events N] [--rounds R] [--prefetch P] [--delay-ms D]
 
-``--all`` runs every scenario of issue 7 (fast endpoint, slow endpoint, memory
+``--all`` runs every scenario of issues 7 and 17 (fast endpoint, slow endpoint, memory
 with 1,000 calls open, a 100,000-event soak, scale-out to two processes) and
 prints one table with the verdicts. Without it, one scenario: each round runs
 both pipelines, one after the other (the order alternates), on fresh uniquely
@@ -43,7 +43,7 @@ BUSY_LOAD = 1.5  # load average above which --all waits a minute once before sta
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--all", action="store_true", help="Run every issue-7 scenario.")
+    parser.add_argument("--all", action="store_true", help="Run every scenario (issue 17).")
     parser.add_argument("--only", default="", help="With --all: comma-separated scenario keys.")
     parser.add_argument("--quick", action="store_true", help="With --all: a tenth, 1 round.")
     parser.add_argument("--events", type=int, default=5000, help="Preloaded backlog per run.")
@@ -184,13 +184,13 @@ def all_main(args: argparse.Namespace) -> None:
     scenarios = select(args)
     load = wait_for_quiet_machine()
     started = time.perf_counter()
-    print(f"issue 7 suite: {tree_note()}; {load}", flush=True)
+    print(f"benchmark suite: {tree_note()}; {load}", flush=True)
     outcomes = asyncio.run(everything(args, scenarios))
     found = findings(outcomes)
     minutes = (time.perf_counter() - started) / 60
     print()
     print(suite_table(found.rows))
-    print("\nverdicts against issue 7:", *(f"- {v}" for v in found.verdicts), sep="\n")
+    print("\nverdicts against issue 17:", *(f"- {v}" for v in found.verdicts), sep="\n")
     print("\nCPU share over each backlog window (% of one core; medians):")
     print(*(f"- {n}" for n in found.cpu_notes), sep="\n")
     print("\nchecks:", *(f"- {c}" for c in found.checks), sep="\n")

@@ -1,9 +1,11 @@
-"""The scenarios of issue 7, run one after the other by ``run.py --all``.
+"""The scenarios of issues 7 and 17, run one after the other by ``run.py --all``.
 
-Every scenario runs both pipelines on the same broker and the same target API,
-the order alternating between rounds; scale-out scenarios run each pipeline
-with one process and with two on one queue. ``findings.py`` turns the runs
-into the table and the verdicts.
+Every scenario runs its pipelines (the bare loop, FastStream, actionrelay; the
+broker-only ceiling in the fast one) on the same broker and the same target
+API, the order alternating between rounds; scale-out scenarios run each
+pipeline with one process and with two on one queue. The memory scenario also
+reads each pipeline's RSS at rest, consuming an empty queue. ``findings.py``
+turns the runs into the table and the verdicts.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 
 from harness import CONNECTION_LOST, Bench, Lab
 from measure import RunSpec, RunStats
-from pipelines import PIPELINES, BenchmarkError
+from pipelines import BenchmarkError
 from report import cpu_share_note, median_stats, src_of, tree_note
 
 
@@ -26,6 +28,7 @@ class Scenario:
     spec: RunSpec
     rounds: int
     process_counts: tuple[int, ...] = (1,)
+    pipelines: tuple[str, ...] = ("reference", "faststream", "actionrelay")
 
 
 @dataclass
@@ -35,6 +38,7 @@ class Outcome:
     seconds: float = 0.0
     retries: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)  # tree notes, one per src/ state seen
+    rest_rss_mb: dict[str, list[float]] = field(default_factory=dict)  # idle, consuming
 
     def median(self, pipeline: str, processes: int = 1) -> RunStats:
         return median_stats(self.runs[(pipeline, processes)])
@@ -57,6 +61,7 @@ def suite(*, quick: bool = False) -> list[Scenario]:
             f"1 fast endpoint, {20_000 // n:,} preloaded",
             RunSpec(events=20_000 // n, prefetch=256, delay_ms=0, latency_events=1000 // n),
             rounds(3),
+            pipelines=("reference", "faststream", "ceiling", "actionrelay"),
         ),
         Scenario(
             "slow",
@@ -81,6 +86,7 @@ def suite(*, quick: bool = False) -> list[Scenario]:
                 rss_marks=(soak // 10, soak // 2, soak),
             ),
             rounds(1),
+            pipelines=("reference", "actionrelay"),
         ),
         Scenario(
             "scale-slow",
@@ -88,6 +94,7 @@ def suite(*, quick: bool = False) -> list[Scenario]:
             RunSpec(events=3_072 // n, prefetch=256, delay_ms=1000),
             rounds(2),
             (1, 2),
+            pipelines=("reference", "actionrelay"),
         ),
         Scenario(
             "scale-fast",
@@ -95,6 +102,7 @@ def suite(*, quick: bool = False) -> list[Scenario]:
             RunSpec(events=10_000 // n, prefetch=256, delay_ms=0),
             rounds(3),
             (1, 2),
+            pipelines=("reference", "actionrelay"),
         ),
     ]
 
@@ -102,7 +110,8 @@ def suite(*, quick: bool = False) -> list[Scenario]:
 def plan(scenario: Scenario) -> Iterator[tuple[int, str, int]]:
     """(round, pipeline, processes) in running order: alternating, so neither always goes first."""
     for r in range(scenario.rounds):
-        order = PIPELINES if r % 2 == 0 else tuple(reversed(PIPELINES))
+        pipelines = scenario.pipelines
+        order = pipelines if r % 2 == 0 else tuple(reversed(pipelines))
         counts = scenario.process_counts
         for pipeline in order:
             for processes in counts if r % 2 == 0 else tuple(reversed(counts)):
@@ -119,6 +128,10 @@ async def run_scenario(lab: Lab, scenario: Scenario) -> Outcome:
             stats = await run_with_one_retry(bench, pipeline, spec, outcome)
             outcome.runs.setdefault((pipeline, processes), []).append(stats)
             print(f"{scenario.key} round {r + 1}: {progress_line(stats)}", flush=True)
+            if scenario.key == "memory" and processes == 1:
+                rest = await bench.rest_rss_mb(pipeline, scenario.spec.prefetch)
+                outcome.rest_rss_mb.setdefault(pipeline, []).append(rest)
+                print(f"{scenario.key} round {r + 1}: {pipeline} at rest {rest:.1f} MB", flush=True)
     outcome.seconds = time.perf_counter() - started
     return outcome
 
