@@ -16,7 +16,6 @@ from yarl import URL
 from actionrelay.core import retry
 from actionrelay.core.action import ActionDefinition
 from actionrelay.core.auth import (
-    TOKEN_AUTHS,
     ApiKeyAuth,
     AuthSpec,
     BasicAuth,
@@ -24,6 +23,7 @@ from actionrelay.core.auth import (
     CustomAuth,
     NoAuth,
     OAuth2ClientCredentials,
+    TokenAuth,
 )
 from actionrelay.core.errors import HttpStatusError, StepFailure
 from actionrelay.core.jwt_auth import OAuth2JwtBearer, SelfSignedJwt
@@ -82,9 +82,10 @@ def _credentials(auth: AuthSpec) -> tuple[dict[str, str], dict[str, str]]:
     if isinstance(auth, CustomAuth) and auth.send_as != "bearer":
         place = {auth.send_name or "": MASK}
         return (place, {}) if auth.send_as == "header" else ({}, place)
-    if isinstance(auth, BasicAuth | BearerAuth | TOKEN_AUTHS):
-        scheme = "Basic" if isinstance(auth, BasicAuth) else "Bearer"
-        return {"Authorization": f"{scheme} {MASK}"}, {}
+    if isinstance(auth, BasicAuth):
+        return {"Authorization": f"Basic {MASK}"}, {}
+    if isinstance(auth, BearerAuth | TokenAuth):
+        return {"Authorization": f"Bearer {MASK}"}, {}
     assert isinstance(auth, NoAuth)
     return {}, {}
 
@@ -151,7 +152,7 @@ async def probe(
     async with http:
         try:
             response = await http.call(request, action.timeout_seconds, Endpoint.for_action(action))
-            check_status(action, response, request.url.host)
+            check_status(action, response, request.url.host, redactor.mask)
         except HttpStatusError as exc:
             failure = exc
         except StepFailure as exc:
