@@ -109,7 +109,8 @@ class JwtAuth(BaseModel):
         raw = data["service_account"]
         text = raw.get_secret_value() if isinstance(raw, SecretStr) else str(raw)
         defaults = service_account_defaults(text)
-        return {**{k: v for k, v in defaults.items() if k in cls.model_fields}, **data}
+        given = {k: v for k, v in data.items() if v is not None}
+        return {**{k: v for k, v in defaults.items() if k in cls.model_fields}, **given}
 
     @model_validator(mode="after")
     def _check_key_and_claims(self) -> JwtAuth:

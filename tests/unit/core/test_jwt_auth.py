@@ -216,3 +216,8 @@ def test_the_token_request_is_an_rfc_7523_form_post(scope_in: str, form_scope: s
 def test_a_service_account_in_a_json_action_file_is_a_string() -> None:
     text = orjson.dumps(service_account()).decode()  # as ${file:…} reads it, on one line
     assert grant(service_account=text).issuer == SERVICE_ACCOUNT_EMAIL
+
+
+def test_a_field_left_empty_in_the_file_takes_the_service_account_value() -> None:
+    auth = grant(service_account=service_account_text(), private_key=None, issuer=None)
+    assert (auth.key_pem(), auth.issuer) == (rsa_key().private_pem, SERVICE_ACCOUNT_EMAIL)
