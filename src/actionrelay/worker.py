@@ -213,7 +213,7 @@ class Worker:
         self.metrics.calls.labels(action.name, host, f"http_{response.status}").inc()
         self.metrics.latency.labels(action.name, host).observe(response.latency_ms / 1000)
         attempt.latency_ms = response.latency_ms
-        check_status(action, response, request.url.host)
+        check_status(action, response, request.url.host, self.redactor.mask)
         result = success_result(event, action, response, attempts=attempt.attempts)
         result.response = self.redactor.mask_value(result.response)  # an API may echo them
         return result

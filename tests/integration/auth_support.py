@@ -9,17 +9,20 @@ import base64
 import ipaddress
 import itertools
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import jwt
 import orjson
 from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.integration.support import Received, RecordingApi, Reply
@@ -63,6 +66,47 @@ def client_credentials(
             return f"wrong or missing {', '.join(wrong)}"
         if call.fields.get("client_secret") != client_secret:
             return "invalid client"
+        return None
+
+    return check
+
+
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+def jwt_bearer_grant(
+    public_key: PublicKeyTypes,
+    *,
+    issuer: str,
+    audience: str,
+    scope: str,
+    algorithm: str = "RS256",
+    max_lifetime: int = 3600,
+) -> TokenCheck:
+    """What Google's token endpoint checks of a JWT bearer grant (RFC 7523 §2.1, §3)."""
+
+    def check(call: TokenCall) -> str | None:
+        if call.method != "POST" or call.content_type != FORM:
+            return f"expected a form POST, got {call.method} {call.content_type}"
+        if call.fields.get("grant_type") != JWT_BEARER:
+            return f"unsupported grant_type {call.fields.get('grant_type')!r}"
+        try:
+            claims = jwt.decode(
+                call.fields.get("assertion", ""),
+                public_key,  # type: ignore[arg-type]
+                algorithms=[algorithm],
+                audience=audience,
+                issuer=issuer,
+                options={"require": ["iss", "aud", "iat", "exp"]},
+            )
+        except jwt.PyJWTError as exc:
+            return f"invalid_grant: {type(exc).__name__}: {exc}"
+        if claims.get("scope") != scope:
+            return f"invalid_scope: {claims.get('scope')!r}"
+        if abs(claims["iat"] - time.time()) > 60:
+            return "invalid_grant: iat is not now"
+        if not 0 < claims["exp"] - claims["iat"] <= max_lifetime:
+            return f"invalid_grant: the assertion lives {claims['exp'] - claims['iat']} s"
         return None
 
     return check

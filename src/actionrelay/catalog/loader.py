@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 import yaml
@@ -16,6 +17,7 @@ from pydantic import ValidationError
 from actionrelay.core.action import ActionDefinition
 from actionrelay.core.auth import secret_values
 from actionrelay.core.errors import CatalogError
+from actionrelay.core.secret import Redactor
 from actionrelay.limits.endpoint import ENDPOINT_FILES
 
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -54,15 +56,31 @@ def _describe(error: ValidationError) -> list[str]:
 
 
 REFERENCE = re.compile(r"\$\{(env|file):([^}:]+)(?::-([^}]*))?\}")
-SECRET_SECTIONS = ("auth", "headers", "query", "tls")
+# TLS settings name files; the files' contents are never written anywhere.
+NOT_SECRET_SECTIONS = frozenset({"tls"})
+
+
+def _is_address(key: Any) -> bool:
+    return key == "url" or str(key).endswith("_url")
+
+
+def _path_start(url: str) -> int:
+    """Where the path of ``url`` begins: what comes before is scheme, host and port."""
+    scheme_end = url.find("://")
+    if scheme_end < 0:
+        return 0
+    ends = [i for i in (url.find(c, scheme_end + 3) for c in "/?#") if i >= 0]
+    return min(ends, default=len(url))
 
 
 @dataclass
 class References:
     """Resolves ``${env:NAME}``, ``${env:NAME:-default}`` and ``${file:/path}``.
 
-    What it could not resolve lands in ``missing``; values resolved inside
-    credential-bearing sections are remembered as ``secrets``.
+    What it could not resolve lands in ``missing``. Every value resolved is a
+    secret (``secrets``), except a default written in the file, a reference
+    under ``tls`` (file names), and what a reference puts before the path of a
+    ``url``/``*_url`` (scheme, host, port: an address, shown in messages).
     """
 
     environ: Mapping[str, str]
@@ -78,24 +96,52 @@ class References:
             self.missing.append(f"file {name} ({exc.strerror})")
             return ""
 
-    def expand(self, raw: Any, secret: bool = False) -> Any:
+    def substitute(
+        self, raw: str, quote_as_path: bool = False
+    ) -> tuple[str, list[tuple[int, int]]]:
+        """``raw`` with its references resolved, and where each secret value landed."""
+        parts: list[str] = []
+        spans: list[tuple[int, int]] = []
+        size = last = 0
+        for match in REFERENCE.finditer(raw):
+            kind, name, default = match.groups()
+            value = self.resolve(kind, name, default)
+            if value is None:
+                self.missing.append(f"environment variable {name}")
+                value = ""
+            text = quote(value, safe="/") if quote_as_path else value
+            literal = raw[last : match.start()]
+            parts += [literal, text]
+            size += len(literal)
+            if value != default:
+                spans.append((size, size + len(text)))
+                self.secrets.append(value)
+            size += len(text)
+            last = match.end()
+        parts.append(raw[last:])
+        return "".join(parts), spans
+
+    def _address(self, raw: str) -> str:
+        """A URL: only what references put in its path is a secret."""
+        kept = len(self.secrets)
+        url, spans = self.substitute(raw)
+        del self.secrets[kept:]
+        path_start = _path_start(url)
+        self.secrets += [url[max(a, path_start) : b] for a, b in spans if b > path_start]
+        return url
+
+    def expand(self, raw: Any, secret: bool = True) -> Any:
         if isinstance(raw, str):
-
-            def substitute(match: re.Match[str]) -> str:
-                kind, name, default = match.groups()
-                value = self.resolve(kind, name, default)
-                if value is None:
-                    self.missing.append(f"environment variable {name}")
-                    return ""
-                if secret and value != default:
-                    self.secrets.append(value)
-                return value
-
-            return REFERENCE.sub(substitute, raw)
+            kept = len(self.secrets)
+            text, _ = self.substitute(raw)
+            if not secret:
+                del self.secrets[kept:]
+            return text
         if isinstance(raw, dict):
-            # An endpoint address is not a credential, even inside ``auth``.
             return {
-                key: self.expand(value, secret and not str(key).endswith("url"))
+                key: self._address(value)
+                if secret and isinstance(value, str) and _is_address(key)
+                else self.expand(value, secret)
                 for key, value in raw.items()
             }
         if isinstance(raw, list):
@@ -104,7 +150,17 @@ class References:
 
 
 def expand_references(raw: dict[str, Any], refs: References) -> dict[str, Any]:
-    return {key: refs.expand(value, key in SECRET_SECTIONS) for key, value in raw.items()}
+    expanded: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in NOT_SECRET_SECTIONS:
+            expanded[key] = refs.expand(value, secret=False)
+        elif key == "path" and isinstance(value, str):
+            # A value put in the path is percent-encoded (its '{', '?', '#', '%' too),
+            # so it can neither end the path nor read as a placeholder.
+            expanded[key], _ = refs.substitute(value, quote_as_path=True)
+        else:
+            expanded[key] = refs.expand({key: value})[key]
+    return expanded
 
 
 def _read(path: Path) -> Any:
@@ -135,8 +191,11 @@ def load_action(
     try:
         action = ActionDefinition.model_validate(raw)
     except ValidationError as exc:
-        raise CatalogError([f"{path}: {line}" for line in _describe(exc)]) from exc
-    return action, refs.secrets + secret_values(action.auth)
+        # A message may quote a value, and a value may be a secret.
+        mask = Redactor(refs.secrets).mask
+        raise CatalogError([f"{path}: {mask(line)}" for line in _describe(exc)]) from exc
+    signing = action.signing.secret_values() if action.signing else []
+    return action, refs.secrets + secret_values(action.auth) + signing
 
 
 def load_catalog(directory: Path, environ: Mapping[str, str] | None = None) -> Catalog:

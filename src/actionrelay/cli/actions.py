@@ -42,7 +42,8 @@ def validate_actions(actions_dir: Path | None) -> None:
 def list_actions(actions_dir: Path | None) -> None:
     """Show every action: name, version, method, URL, auth mode and variables.
 
-    Variables are NAME: TYPE; a '?' marks an optional one. When any file is
+    Variables are NAME: TYPE; a '?' marks an optional one. A secret in a URL
+    (a webhook token given by reference) is shown as ***. When any file is
     invalid, nothing is listed: each problem is printed as 'file: field: reason'
     and the exit code is 1 (as with 'actions validate').
     """

@@ -23,8 +23,10 @@ from actionrelay.core.auth import (
     CustomAuth,
     NoAuth,
     OAuth2ClientCredentials,
+    TokenAuth,
 )
 from actionrelay.core.errors import HttpStatusError, StepFailure
+from actionrelay.core.jwt_auth import OAuth2JwtBearer, SelfSignedJwt
 from actionrelay.core.payload import OutboundRequest, build_request
 from actionrelay.core.result import HttpResponse, check_status
 from actionrelay.core.secret import MASK, Redactor
@@ -65,38 +67,59 @@ def auth_mode(auth: AuthSpec) -> str:
         return f"custom token ({where})"
     if isinstance(auth, OAuth2ClientCredentials):
         return "oauth2 client credentials"
+    if isinstance(auth, OAuth2JwtBearer):
+        return f"oauth2 jwt bearer ({auth.signing_algorithm})"
+    if isinstance(auth, SelfSignedJwt):
+        return f"self-signed jwt ({auth.signing_algorithm})"
     return auth.type
 
 
 def _credentials(auth: AuthSpec) -> tuple[dict[str, str], dict[str, str]]:
     """The headers and query parameters the client adds for ``auth``, values masked."""
-    if isinstance(auth, BasicAuth | BearerAuth | OAuth2ClientCredentials):
-        scheme = "Basic" if isinstance(auth, BasicAuth) else "Bearer"
-        return {"Authorization": f"{scheme} {MASK}"}, {}
     if isinstance(auth, ApiKeyAuth):
         place = {auth.name: MASK}
         return (place, {}) if auth.location == "header" else ({}, place)
-    if isinstance(auth, CustomAuth):
-        if auth.send_as == "bearer":
-            return {"Authorization": f"Bearer {MASK}"}, {}
+    if isinstance(auth, CustomAuth) and auth.send_as != "bearer":
         place = {auth.send_name or "": MASK}
         return (place, {}) if auth.send_as == "header" else ({}, place)
+    if isinstance(auth, BasicAuth):
+        return {"Authorization": f"Basic {MASK}"}, {}
+    if isinstance(auth, BearerAuth | TokenAuth):
+        return {"Authorization": f"Bearer {MASK}"}, {}
     assert isinstance(auth, NoAuth)
     return {}, {}
 
 
-def shown_request(request: OutboundRequest, auth: AuthSpec, redactor: Redactor) -> ShownRequest:
+SIGNED_HEADERS = {
+    "webhook-id": "",  # the event id, filled in below
+    "webhook-timestamp": "<Unix seconds when sent>",
+    "webhook-signature": "v1,<base64 HMAC-SHA256 of id.timestamp.body>",
+}
+
+
+def _shown_body(request: OutboundRequest, redactor: Redactor) -> Any:
+    """A JSON body as JSON; a form body as its fields, ``name=value`` one a line."""
+    if request.body is None:
+        return None
+    if request.fields is not None:
+        return "\n".join(f"{name}={redactor.mask(value)}" for name, value in request.fields)
+    return redactor.mask_value(orjson.loads(request.body))
+
+
+def shown_request(
+    request: OutboundRequest, auth: AuthSpec, redactor: Redactor, *, signed: bool = False
+) -> ShownRequest:
     """What was sent, with the credentials the client adds and every known secret masked."""
     headers, query = _credentials(auth)
     url: URL = request.url.update_query(query) if query else request.url
     all_headers = {**request.headers, **headers}
+    if signed:
+        all_headers.update({**SIGNED_HEADERS, "webhook-id": request.event_id})
     masked = {
         name: MASK if name.lower() in SECRET_KEYS else redactor.mask(value)
         for name, value in all_headers.items()
     }
-    body: Any = None
-    if request.body is not None:
-        body = redactor.mask_value(orjson.loads(request.body))
+    body = _shown_body(request, redactor)
     return ShownRequest(request.method, redactor.mask(str(url)), masked, body)
 
 
@@ -129,7 +152,7 @@ async def probe(
     async with http:
         try:
             response = await http.call(request, action.timeout_seconds, Endpoint.for_action(action))
-            check_status(action, response, request.url.host)
+            check_status(action, response, request.url.host, redactor.mask)
         except HttpStatusError as exc:
             failure = exc
         except StepFailure as exc:
@@ -137,5 +160,8 @@ async def probe(
     if failure is not None:
         failure.message = redactor.mask(failure.message)
     return ProbeOutcome(
-        shown_request(request, action.auth, redactor), response, failure, verdict(action, failure)
+        shown_request(request, action.auth, redactor, signed=action.signing is not None),
+        response,
+        failure,
+        verdict(action, failure),
     )

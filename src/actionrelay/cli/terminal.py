@@ -21,6 +21,7 @@ from actionrelay.cli.probe import ProbeOutcome, ShownRequest, auth_mode
 from actionrelay.core.action import ActionDefinition
 from actionrelay.core.deadletter import DeadLetter
 from actionrelay.core.result import HttpResponse
+from actionrelay.core.secret import Redactor
 from actionrelay.core.triage import DeadLetterStats
 
 MESSAGE_WIDTH = 80
@@ -36,6 +37,8 @@ def variables(action: ActionDefinition) -> str:
 
 
 def actions_table(catalog: Catalog) -> Table:
+    """Every action; a secret in a URL (a webhook token in the path) is masked."""
+    mask = Redactor(catalog.secrets).mask
     table = Table(title=f"{len(catalog)} actions", title_justify="left")
     for column in ("name", "version", "method", "URL", "auth", "variables"):
         table.add_column(column, overflow="fold")
@@ -45,7 +48,7 @@ def actions_table(catalog: Catalog) -> Table:
             name,
             str(action.version),
             action.method,
-            action.url + (action.path or ""),
+            mask(action.url + (action.path or "")),
             auth_mode(action.auth),
             variables(action) or "-",
         )
@@ -136,6 +139,8 @@ def _headers_table(title: str, headers: Any) -> Table:
 
 def request_panel(request: ShownRequest) -> Panel:
     body = Text("(no body)") if request.body is None else Text(_json_text(request.body))
+    if isinstance(request.body, str):  # a form body's fields
+        body = Text(request.body)
     return Panel(
         Group(
             Text(f"{request.method} {request.url}"),

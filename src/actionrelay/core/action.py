@@ -23,6 +23,8 @@ from yarl import URL
 
 from actionrelay.core.auth import AuthSpec, NoAuth
 from actionrelay.core.delay import MAX_DELAY_SECONDS
+from actionrelay.core.form import FormLists, check_form_template
+from actionrelay.core.signing import SigningSpec
 from actionrelay.core.template import (
     SCALAR_TYPES,
     VAR_NAME,
@@ -40,6 +42,7 @@ HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 HEADER_VALUE = re.compile(r"^[\t\x20-\x7e\x80-\xff]*$")
 RESERVED_HEADERS = frozenset({"content-type", "content-length", "host", "idempotency-key"})
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+BodyFormat = Literal["json", "form", "multipart"]
 BODYLESS_METHODS = frozenset({"GET", "DELETE"})
 Scalar = str | int | float | bool
 
@@ -141,11 +144,20 @@ class ActionDefinition(BaseModel):
     query: dict[str, Any] = Field(default_factory=dict)
     headers: dict[str, Any] = Field(default_factory=dict)
     body: Any = None
+    body_format: BodyFormat = Field(
+        default="json", description="json, form (x-www-form-urlencoded) or multipart/form-data."
+    )
+    form_lists: FormLists | None = Field(
+        default=None, description="How a form repeats a list: repeat (default), brackets, indexed."
+    )
     response: ResponseSpec = Field(default_factory=ResponseSpec)
     timeout_seconds: float = Field(default=30.0, ge=1.0, le=30.0)
     retry: RetrySpec = Field(default_factory=RetrySpec)
     auth: AuthSpec = Field(default_factory=NoAuth)
     tls: TlsSpec = Field(default_factory=TlsSpec)
+    signing: SigningSpec | None = Field(
+        default=None, description="Sign each request (Standard Webhooks)."
+    )
     max_age_seconds: float | None = Field(
         default=None, gt=0, description="Deadline from first receipt when the event has none."
     )
@@ -205,6 +217,7 @@ class ActionDefinition(BaseModel):
         self._query = {k: _compile_param(f"query.{k}", v) for k, v in self.query.items()}
         self._headers = {k: _compile_param(f"headers.{k}", v) for k, v in self.headers.items()}
         self._body = None if self.body is None else compile_template(self.body)
+        self._check_form()
         if self.path:
             fields = string.Formatter().parse(self.path)
             self._path_vars = tuple(f for _, f, _, _ in fields if f is not None)
@@ -212,6 +225,18 @@ class ActionDefinition(BaseModel):
         self._base_url = base.with_path(base.path.rstrip("/")) if self.path else base
         self._variables = self._check_variable_types()
         return self
+
+    def _check_form(self) -> None:
+        if self.body_format == "json":
+            if self.form_lists is not None:
+                raise ValueError("form_lists applies to body_format form or multipart")
+            return
+        if self._body is not None:
+            check_form_template(self._body, self.lists)
+
+    @property
+    def lists(self) -> FormLists:
+        return self.form_lists or "repeat"
 
     def _check_variable_types(self) -> dict[str, VarSpec]:
         seen: dict[str, VarSpec] = {}

@@ -1,5 +1,6 @@
 """Authentication modes of an action (``auth:``): what they are, and the token requests
 they make and the answers they read. Pure: ``http/tokens.py`` fetches and caches tokens.
+The two modes that sign a JWT are specified in ``core/jwt_auth.py``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from urllib.parse import urlencode
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from yarl import URL
+
+from actionrelay.core.jwt_auth import JWT_BEARER_GRANT, OAuth2JwtBearer, SelfSignedJwt
 
 
 class _Auth(BaseModel):
@@ -59,7 +62,9 @@ class CustomAuth(_TokenAuth):
 
     type: Literal["custom"]
     method: Literal["GET", "POST"] = "POST"
-    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    # Not SecretStr: a constant here is no credential; values given by reference are
+    # secrets like every reference (catalog/loader.py).
+    headers: dict[str, str] = Field(default_factory=dict)
     body: dict[str, Any] = Field(default_factory=dict)
     body_format: Literal["json", "form"] = "json"
     token_path: str = Field(
@@ -81,9 +86,19 @@ class CustomAuth(_TokenAuth):
 
 
 AuthSpec = Annotated[
-    NoAuth | BasicAuth | ApiKeyAuth | BearerAuth | OAuth2ClientCredentials | CustomAuth,
+    NoAuth
+    | BasicAuth
+    | ApiKeyAuth
+    | BearerAuth
+    | OAuth2ClientCredentials
+    | CustomAuth
+    | OAuth2JwtBearer
+    | SelfSignedJwt,
     Field(discriminator="type"),
 ]
+# The modes whose credential is a token that lives a while, cached by http/tokens.py.
+TokenAuth = OAuth2ClientCredentials | CustomAuth | OAuth2JwtBearer | SelfSignedJwt
+TOKEN_AUTHS = (OAuth2ClientCredentials, CustomAuth, OAuth2JwtBearer, SelfSignedJwt)
 
 
 def basic_credentials(auth: BasicAuth) -> str:
@@ -93,13 +108,17 @@ def basic_credentials(auth: BasicAuth) -> str:
 
 
 def secret_values(auth: AuthSpec) -> list[str]:
-    """Every credential an auth spec holds, for the Redactor."""
+    """Every credential field of an auth spec, for the Redactor.
+
+    Only credentials: constants of a custom token request (``grant: token``) are
+    not, or ordinary words would be masked everywhere; a credential there is
+    given by reference, and every reference is a secret.
+    """
     values = [v.get_secret_value() for v in auth.__dict__.values() if isinstance(v, SecretStr)]
     if isinstance(auth, BasicAuth):
         values.append(basic_credentials(auth))  # an echoed header decodes to the password
-    if isinstance(auth, CustomAuth):
-        values += [v.get_secret_value() for v in auth.headers.values()]
-        values += [v for v in auth.body.values() if isinstance(v, str)]
+    if isinstance(auth, OAuth2JwtBearer | SelfSignedJwt):
+        values = auth.secret_values()
     return values
 
 
@@ -120,6 +139,15 @@ class TokenAnswer:
     body: bytes
 
 
+def jwt_grant_request(auth: OAuth2JwtBearer, assertion: str) -> TokenRequest:
+    """RFC 7523 §2.1: the signed JWT as ``assertion`` of a form POST."""
+    form = {"grant_type": JWT_BEARER_GRANT, "assertion": assertion}
+    if auth.scopes and auth.scope_in == "form":
+        form["scope"] = " ".join(auth.scopes)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    return TokenRequest("POST", URL(auth.token_url), headers, urlencode(form).encode())
+
+
 def token_request(auth: OAuth2ClientCredentials | CustomAuth) -> TokenRequest:
     if isinstance(auth, OAuth2ClientCredentials):
         form: dict[str, str] = {
@@ -134,7 +162,7 @@ def token_request(auth: OAuth2ClientCredentials | CustomAuth) -> TokenRequest:
         body = urlencode(form).encode()
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         return TokenRequest("POST", URL(auth.token_url), headers, body)
-    headers = {k: v.get_secret_value() for k, v in auth.headers.items()}
+    headers = dict(auth.headers)
     url = URL(auth.token_url)
     fields = {k: str(v) for k, v in auth.body.items()}
     if auth.method == "GET":
@@ -154,7 +182,9 @@ def _json_path(data: Any, path: str) -> Any:
     return data
 
 
-def read_token(auth: OAuth2ClientCredentials | CustomAuth, body: bytes) -> tuple[str, float]:
+def read_token(
+    auth: OAuth2ClientCredentials | CustomAuth | OAuth2JwtBearer, body: bytes
+) -> tuple[str, float]:
     """(token, lifetime in seconds) from a token endpoint's answer."""
     expires_path: str | None = "json://expires_in"
     token_path = "json://access_token"  # noqa: S105 - a JSON path, not a password

@@ -16,6 +16,7 @@ from yarl import URL
 from actionrelay.core.action import HEADER_VALUE, ActionDefinition
 from actionrelay.core.errors import PayloadError
 from actionrelay.core.event import dumps_fitted
+from actionrelay.core.form import FORM, Fields, form_fields, multipart, urlencoded
 from actionrelay.core.template import OMIT, render, resolve
 
 USER_AGENT = "actionrelay/0.1 (+https://github.com/actionrelay/actionrelay)"
@@ -27,6 +28,9 @@ class OutboundRequest:
     url: URL
     headers: dict[str, str]
     body: bytes | None
+    event_id: str = ""
+    # A form body's fields before encoding, to show them (``actions test``).
+    fields: Fields | None = None
 
 
 def _text(value: Any) -> str:
@@ -74,7 +78,7 @@ def _headers(
     action: ActionDefinition, params: Mapping[str, Any], event_id: str, problems: list[str]
 ) -> dict[str, str]:
     headers = {
-        "Content-Type": "application/json",
+        "Content-Type": FORM if action.body_format == "form" else "application/json",
         "Accept": "application/json",
         "User-Agent": USER_AGENT,
         "Idempotency-Key": event_id,
@@ -97,6 +101,26 @@ def _headers(
     return headers
 
 
+def _encoded(
+    action: ActionDefinition, rendered: Any, problems: list[str]
+) -> tuple[bytes | None, Fields | None, str | None]:
+    """(body, form fields, Content-Type when it depends on the body)."""
+    if action.body_format == "json":
+        return dumps_fitted(rendered), None, None
+    if not isinstance(rendered, dict):
+        problems.append(f"the form body of action {action.name} must be an object")
+        return None, None, None
+    try:
+        fields = form_fields(rendered, action.lists)
+    except ValueError as exc:
+        problems.append(f"action {action.name}: body field {exc}")
+        return None, None, None
+    if action.body_format == "form":
+        return urlencoded(fields), fields, None
+    body, content_type = multipart(fields)
+    return body, fields, content_type
+
+
 def build_request(
     action: ActionDefinition, params: Mapping[str, Any], event_id: str
 ) -> OutboundRequest:
@@ -104,11 +128,14 @@ def build_request(
     problems: list[str] = []
     url = _url(action, params, problems)
     headers = _headers(action, params, event_id, problems)
-    body = None
+    body = fields = None
     if action.compiled_body is not None:
         rendered = render(action.compiled_body, params, action.name, problems)
         # A body that is a single placeholder may resolve to OMIT: send no body.
-        body = None if rendered is OMIT else dumps_fitted(rendered)
+        if rendered is not OMIT:
+            body, fields, content_type = _encoded(action, rendered, problems)
+            if content_type is not None:
+                headers["Content-Type"] = content_type
     if problems:
         raise PayloadError("; ".join(problems))
-    return OutboundRequest(action.method, url, headers, body)
+    return OutboundRequest(action.method, url, headers, body, event_id, fields)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,8 @@ from actionrelay.core.errors import HttpStatusError, StepFailure
 from actionrelay.core.event import ActionResult, ResultError, StepEvent, utc_now_iso
 
 EXCERPT_CHARS = 300
+EXCERPT_MARGIN = 16 * 1024  # read past the cut, so that a secret across it is whole
+Mask = Callable[[str], str]
 MAX_RESULT_RESPONSE_BYTES = 64 * 1024
 ABORT_HEADER = "X-Actionrelay-Retry"
 
@@ -28,9 +31,13 @@ class HttpResponse:
     latency_ms: float
 
 
-def excerpt(body: bytes, limit: int = EXCERPT_CHARS) -> str:
-    """A printable start of a response body, for error messages and dead-letter headers."""
-    text = body[: limit * 4].decode("utf-8", errors="replace")
+def excerpt(body: bytes, limit: int = EXCERPT_CHARS, mask: Mask = str) -> str:
+    """A printable start of a response body, for error messages and dead-letter headers.
+
+    Masked before it is cut: a secret the API echoes across the cut would
+    otherwise leave its first half behind.
+    """
+    text = mask(body[: limit * 4 + EXCERPT_MARGIN].decode("utf-8", errors="replace"))
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -49,11 +56,13 @@ def kept_response(action: ActionDefinition, body: bytes) -> Any:
     return {key: parsed[key] for key in fields if key in parsed}
 
 
-def check_status(action: ActionDefinition, response: HttpResponse, host: str | None) -> None:
-    """Success is 2xx only; anything else raises HttpStatusError."""
+def check_status(
+    action: ActionDefinition, response: HttpResponse, host: str | None, mask: Mask = str
+) -> None:
+    """Success is 2xx only; anything else raises HttpStatusError (its excerpt masked)."""
     if 200 <= response.status < 300:
         return
-    body = excerpt(response.body)
+    body = excerpt(response.body, mask=mask)
     message = f"action {action.name}: {host} answered HTTP {response.status}"
     abort = response.headers.get(ABORT_HEADER, "").strip().lower() == "abort"
     raise HttpStatusError(

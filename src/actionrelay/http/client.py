@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import ssl
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from types import TracebackType
@@ -20,12 +21,12 @@ from yarl import URL
 
 from actionrelay.core.action import ActionDefinition, TlsSpec
 from actionrelay.core.auth import (
+    TOKEN_AUTHS,
     ApiKeyAuth,
     AuthSpec,
     BasicAuth,
     BearerAuth,
     CustomAuth,
-    OAuth2ClientCredentials,
     TokenAnswer,
     TokenRequest,
     basic_credentials,
@@ -34,6 +35,7 @@ from actionrelay.core.errors import CallTimeout, ConfigError, ConnectFailure, Pe
 from actionrelay.core.payload import OutboundRequest
 from actionrelay.core.result import HttpResponse
 from actionrelay.core.secret import Redactor
+from actionrelay.core.signing import SigningSpec, signed_headers
 from actionrelay.http.egress import EgressPolicy, GuardedResolver
 from actionrelay.http.tokens import AuthFailure, TokenCache
 
@@ -49,10 +51,12 @@ class Endpoint:
     action: str
     auth: AuthSpec
     ssl: ssl.SSLContext | bool
+    signing: SigningSpec | None = None
 
     @classmethod
     def for_action(cls, action: ActionDefinition) -> Endpoint:
-        return cls(action.name, action.auth, ssl_context(action.name, action.tls))
+        tls = ssl_context(action.name, action.tls)
+        return cls(action.name, action.auth, tls, action.signing)
 
 
 def ssl_context(action: str, tls: TlsSpec) -> ssl.SSLContext | bool:
@@ -159,7 +163,7 @@ class HttpClient:
                 prepared = await self._authorize(request, endpoint)
                 response = await self._send(request, prepared, endpoint.ssl)
                 if response.status == 401 and prepared.token is not None:
-                    assert isinstance(endpoint.auth, OAuth2ClientCredentials | CustomAuth)
+                    assert isinstance(endpoint.auth, TOKEN_AUTHS)
                     self.tokens.invalidate(endpoint.auth, prepared.token)
                     prepared = await self._authorize(request, endpoint)
                     response = await self._send(request, prepared, endpoint.ssl)
@@ -187,7 +191,7 @@ class HttpClient:
                 prepared.url = prepared.url.update_query({auth.name: value})
         elif isinstance(auth, BearerAuth):
             prepared.headers["Authorization"] = f"Bearer {auth.token.get_secret_value()}"
-        elif isinstance(auth, OAuth2ClientCredentials | CustomAuth):
+        elif isinstance(auth, TOKEN_AUTHS):
             prepared.token = token = await self.tokens.get(auth)
             send_as = auth.send_as if isinstance(auth, CustomAuth) else "bearer"
             name = auth.send_name if isinstance(auth, CustomAuth) else None
@@ -198,6 +202,10 @@ class HttpClient:
                 prepared.credentials.add(name.lower())
             elif name:
                 prepared.url = prepared.url.update_query({name: token})
+        if endpoint.signing is not None:  # signed as sent: each attempt has its own timestamp
+            stamp = int(time.time())
+            signed = signed_headers(endpoint.signing, request.event_id, stamp, request.body)
+            prepared.headers.update(signed)
         return prepared
 
     def _send(

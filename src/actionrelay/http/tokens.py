@@ -1,26 +1,32 @@
-"""Fetching and caching the tokens of OAuth2 and custom auth modes.
+"""Fetching, signing and caching the tokens of the OAuth2, custom and JWT auth modes.
 
 ``TokenCache`` does its I/O through the fetch function it is given, so it never
-imports the HTTP client.
+imports the HTTP client. A self-signed JWT is a token made here instead of
+fetched: it is cached, refreshed early and made once however many calls wait,
+like a fetched one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import jwt
+
 from actionrelay.core.auth import (
-    CustomAuth,
-    OAuth2ClientCredentials,
     TokenAnswer,
+    TokenAuth,
     TokenRequest,
+    jwt_grant_request,
     read_token,
     secret_values,
     token_request,
 )
 from actionrelay.core.errors import StepFailure
+from actionrelay.core.jwt_auth import OAuth2JwtBearer, SelfSignedJwt, jwt_claims
 
 TokenFetch = Callable[[TokenRequest], Awaitable[TokenAnswer]]
 
@@ -52,10 +58,10 @@ class TokenCache:
         self.fetches = 0
 
     @staticmethod
-    def key(auth: OAuth2ClientCredentials | CustomAuth) -> str:
+    def key(auth: TokenAuth) -> str:
         return auth.model_dump_json(round_trip=True) + "|" + "|".join(secret_values(auth))
 
-    async def get(self, auth: OAuth2ClientCredentials | CustomAuth) -> str:
+    async def get(self, auth: TokenAuth) -> str:
         key = self.key(auth)
         cached = self._tokens.get(key)
         if cached is not None and time.monotonic() < cached.refresh_at:
@@ -67,26 +73,47 @@ class TokenCache:
             pending.add_done_callback(lambda _: self._pending.pop(key, None))
         return await asyncio.shield(pending)
 
-    def invalidate(self, auth: OAuth2ClientCredentials | CustomAuth, token: str) -> None:
+    def invalidate(self, auth: TokenAuth, token: str) -> None:
         """Forget ``token`` if it is still the cached one (a 401 said it is no good)."""
         key = self.key(auth)
         cached = self._tokens.get(key)
         if cached is not None and cached.value == token:
             del self._tokens[key]
 
-    async def _refresh(self, key: str, auth: OAuth2ClientCredentials | CustomAuth) -> str:
+    async def _refresh(self, key: str, auth: TokenAuth) -> str:
         self.fetches += 1
-        request = token_request(auth)
+        if isinstance(auth, SelfSignedJwt):
+            token, lifetime = sign_jwt(auth), float(auth.lifetime_seconds)
+        else:
+            token, lifetime = await self._fetch_token(auth)
+        self._on_token(token)
+        margin = min(auth.refresh_margin_seconds, lifetime / 2)
+        self._tokens[key] = CachedToken(token, time.monotonic() + lifetime - margin)
+        return token
+
+    async def _fetch_token(self, auth: TokenAuth) -> tuple[str, float]:
+        if isinstance(auth, OAuth2JwtBearer):
+            assertion = sign_jwt(auth)
+            self._on_token(assertion)  # a credential until it expires
+            request = jwt_grant_request(auth, assertion)
+        else:
+            assert not isinstance(auth, SelfSignedJwt)
+            request = token_request(auth)
         answer = await self._fetch(request)
         where = f"token endpoint {request.url.with_query(None)}"
         if not 200 <= answer.status < 300:
             transient = answer.status in (408, 429) or answer.status >= 500
             raise AuthFailure(f"{where} answered HTTP {answer.status}", retryable=transient)
         try:
-            token, lifetime = read_token(auth, answer.body)
+            return read_token(auth, answer.body)
         except ValueError as exc:
             raise AuthFailure(f"{where}: {exc}") from exc
-        self._on_token(token)
-        margin = min(auth.refresh_margin_seconds, lifetime / 2)
-        self._tokens[key] = CachedToken(token, time.monotonic() + lifetime - margin)
-        return token
+
+
+def sign_jwt(auth: OAuth2JwtBearer | SelfSignedJwt) -> str:
+    """The JWT of ``auth``, signed now with its key (checked when the action loaded)."""
+    claims, headers = jwt_claims(auth, int(time.time()), uuid.uuid4().hex)
+    try:
+        return jwt.encode(claims, auth.key_pem(), auth.signing_algorithm, headers=headers)
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        raise AuthFailure(f"cannot sign the JWT: {type(exc).__name__}") from exc

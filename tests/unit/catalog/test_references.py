@@ -72,3 +72,61 @@ def test_missing_secret_names_file_action_and_secret(tmp_path: Path, text: str, 
     assert str(path) in message
     assert "action a" in message
     assert named in message
+
+
+# --- which resolved values are secrets ------------------------------------------
+
+SECRET_ENV = {
+    "HOST": "https://api.test",
+    "BASE": "https://api.test/base/p4th",
+    "TOKEN": "t0k3n-value",
+    "HOOK": "hook/T0K3N",
+    "CERT": "/run/secrets/client.crt",
+}
+
+
+@pytest.mark.parametrize(
+    ("raw", "secrets"),
+    [
+        pytest.param({"body": {"api_key": "${env:TOKEN}"}}, ["t0k3n-value"], id="body"),
+        pytest.param({"body": {"a": ["x ${env:TOKEN}"]}}, ["t0k3n-value"], id="body-list"),
+        pytest.param({"query": {"key": "${env:TOKEN}"}}, ["t0k3n-value"], id="query"),
+        pytest.param({"headers": {"X": "Key ${env:TOKEN}"}}, ["t0k3n-value"], id="header"),
+        pytest.param({"path": "/${env:TOKEN}/{id}"}, ["t0k3n-value"], id="path"),
+        pytest.param({"url": "${env:HOST}/v1"}, [], id="url-origin"),
+        pytest.param({"url": "${env:BASE}/v1"}, ["/base/p4th"], id="url-origin-and-path"),
+        pytest.param({"url": "https://h.test/hooks/${env:HOOK}"}, ["hook/T0K3N"], id="url-path"),
+        pytest.param(
+            {"auth": {"token_url": "${env:HOST}/token", "body": {"k": "${env:TOKEN}"}}},
+            ["t0k3n-value"],
+            id="auth-token-url-and-body",
+        ),
+        pytest.param({"tls": {"client_cert": "${env:CERT}"}}, [], id="tls-file-name"),
+        pytest.param({"body": {"k": "${env:UNSET:-demo-value}"}}, [], id="default-in-the-file"),
+        pytest.param({"body": {"grant": "token", "n": 3}}, [], id="constants"),
+    ],
+)
+def test_every_resolved_value_is_a_secret_except_addresses_files_and_defaults(
+    raw: dict[str, object], secrets: list[str]
+) -> None:
+    refs = References(SECRET_ENV)
+    expand_references(raw, refs)
+    assert refs.secrets == secrets
+    assert refs.missing == []
+
+
+def test_a_reference_in_the_path_is_percent_encoded_and_keeps_its_braces_out() -> None:
+    refs = References({"T": "a b/{c}?d#e%"})
+    assert expand_references({"path": "/x/${env:T}/{id}"}, refs) == {
+        "path": "/x/a%20b/%7Bc%7D%3Fd%23e%25/{id}"
+    }
+    assert refs.secrets == ["a b/{c}?d#e%"]
+
+
+def test_an_invalid_file_never_quotes_a_secret(tmp_path: Path) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_text("name: a\nurl: https://x.test\nretry: {'on': ['${env:CODE}']}\n")
+    with pytest.raises(CatalogError) as caught:
+        load_action(path, environ={"CODE": "s3cret-code"})
+    assert "s3cret-code" not in str(caught.value)
+    assert "retry.on: '***' is not timeout, connection" in str(caught.value)

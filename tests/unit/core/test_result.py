@@ -18,6 +18,7 @@ from actionrelay.core.result import (
     kept_response,
     success_result,
 )
+from actionrelay.core.secret import Redactor
 from tests.unit.support import define
 
 
@@ -114,3 +115,11 @@ def test_a_success_result_reports_the_status_and_the_kept_fields() -> None:
     assert result.response == {"messageId": "m-1", "status": "queued"}
     assert result.latency_ms == 41.7
     assert result.error is None
+
+
+def test_an_excerpt_is_masked_before_it_is_cut() -> None:
+    secret = "s3cret-" + "x" * 40
+    body = ("a" * 280 + secret + " tail").encode()  # the secret straddles the cut at 300
+    cut = excerpt(body, mask=Redactor([secret]).mask)
+    assert "s3cret" not in cut
+    assert cut == "a" * 280 + "*** tail"

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from urllib.parse import quote, urlencode
+
+import orjson
 import pytest
+from yarl import URL
 
 from actionrelay.core.secret import MASK, Redactor
 
@@ -53,3 +58,32 @@ def test_redactor_is_a_structlog_processor() -> None:
         "event": "call failed: ***",
         "headers": {"Authorization": "Basic ***"},
     }
+
+
+AWKWARD_SECRET = 'k3y with/slash+plus&amp=eq%"quote\\é'
+
+
+@pytest.mark.parametrize(
+    "carried",
+    [
+        pytest.param(lambda s: s, id="as-is"),
+        pytest.param(lambda s: str(URL("https://h.test/hooks") / s), id="url-path-segment"),
+        pytest.param(lambda s: str(URL.build(scheme="https", host="h", path="/" + s)), id="path"),
+        pytest.param(lambda s: str(URL("https://h.test/").with_query({"k": s})), id="query"),
+        pytest.param(lambda s: urlencode({"api_secret": s}), id="form-body"),
+        pytest.param(lambda s: orjson.dumps({"api_key": s}).decode(), id="json-body"),
+        pytest.param(lambda s: quote(s, safe=""), id="percent-encoded"),
+    ],
+)
+def test_a_secret_is_masked_in_every_encoding_a_request_gives_it(
+    carried: Callable[[str], str],
+) -> None:
+    text = f"echo: {carried(AWKWARD_SECRET)} end"
+    masked = Redactor([AWKWARD_SECRET]).mask(text)
+    assert "***" in masked
+    assert "k3y" not in masked
+
+
+def test_a_constant_is_not_masked_because_a_secret_contains_it() -> None:
+    redactor = Redactor(["s3cret-token-value"])
+    assert redactor.mask("the token endpoint answered") == "the token endpoint answered"

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import parse_qsl
 
+import jwt
 import orjson
 import pytest
 
 from actionrelay.core.auth import TokenAnswer, TokenRequest
 from actionrelay.http.tokens import AuthFailure, TokenCache
+from tests.keys import SERVICE_ACCOUNT_EMAIL, rsa_key, service_account_text
 from tests.unit.core.test_auth import TOKEN_URL, custom, oauth2
+from tests.unit.core.test_jwt_auth import grant, self_signed
 
 # --- the token cache --------------------------------------------------------------
 
@@ -114,3 +118,66 @@ async def test_fetched_tokens_are_reported_for_redaction() -> None:
     cache = TokenCache(TokenEndpoint(), on_token=seen.append)
     await cache.get(oauth2())
     assert seen == ["tok-1"]
+
+
+# --- JWT modes ----------------------------------------------------------------------
+
+
+async def test_a_self_signed_jwt_is_signed_once_cached_and_verifies() -> None:
+    async def no_fetch(_: TokenRequest) -> TokenAnswer:
+        raise AssertionError("a self-signed JWT needs no token endpoint")
+
+    seen: list[str] = []
+    cache = TokenCache(no_fetch, on_token=seen.append)
+    auth = self_signed(claims={"application_id": "app-1"}, lifetime_seconds=120)
+
+    tokens = await asyncio.gather(*(cache.get(auth) for _ in range(50)))
+
+    assert len(set(tokens)) == 1
+    assert cache.fetches == 1
+    assert seen == tokens[:1]
+    claims = jwt.decode(tokens[0], rsa_key().public, algorithms=["RS256"])  # type: ignore[arg-type]
+    assert claims["application_id"] == "app-1"
+    assert claims["exp"] - claims["iat"] == 120
+    assert len(claims["jti"]) == 32
+
+
+async def test_a_self_signed_jwt_is_made_anew_a_margin_before_it_expires() -> None:
+    async def no_fetch(_: TokenRequest) -> TokenAnswer:
+        raise AssertionError("no fetch")
+
+    cache = TokenCache(no_fetch)
+    auth = self_signed(lifetime_seconds=1, refresh_margin_seconds=0.7)  # capped at 0.5 s
+
+    first = await cache.get(auth)
+    await asyncio.sleep(0.6)
+    second = await cache.get(auth)
+
+    assert first != second
+    assert (
+        jwt.decode(first, options={"verify_signature": False})["jti"]
+        != jwt.decode(second, options={"verify_signature": False})["jti"]
+    )
+
+
+async def test_a_jwt_grant_sends_a_fresh_signed_assertion_and_reads_the_token() -> None:
+    endpoint = TokenEndpoint(expires_in=1800)
+    seen: list[str] = []
+    cache = TokenCache(endpoint, on_token=seen.append)
+    auth = grant(service_account=service_account_text(), scopes=["s1"])
+
+    assert await cache.get(auth) == "tok-1"
+
+    [request] = endpoint.requests
+    assert request.body is not None
+    form = dict(parse_qsl(request.body.decode("ascii")))
+    assert form["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    claims = jwt.decode(
+        form["assertion"],
+        rsa_key().public,  # type: ignore[arg-type]
+        algorithms=["RS256"],
+        audience="https://oauth2.googleapis.com/token",
+        issuer=SERVICE_ACCOUNT_EMAIL,
+    )
+    assert claims["scope"] == "s1"
+    assert seen == [form["assertion"], "tok-1"]  # both are masked from then on
