@@ -28,6 +28,7 @@ from actionrelay.broker.holding import (
     MAX_PREFETCH,
     Held,
     HeldScan,
+    QueueNotFound,
     confirming_channel,
     declared,
     guarded,
@@ -115,6 +116,17 @@ class DeadLetterQueue:
         if self._connection is not None:
             with contextlib.suppress(*CONNECTION_ERRORS):
                 await self._connection.close()
+
+    async def depths(self, names: list[str]) -> dict[str, int | None]:
+        """Ready messages of other queues (holding queues' backlog); None if missing."""
+        found: dict[str, int | None] = {}
+        for name in names:
+            try:
+                async with confirming_channel(self._open()) as channel:
+                    found[name] = (await declared(channel, name))[1]
+            except QueueNotFound:
+                found[name] = None
+        return found
 
     def _open(self) -> AbstractConnection:
         if self._connection is None:

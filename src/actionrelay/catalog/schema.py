@@ -104,3 +104,24 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     kind = schema["type"]
     kinds = kind if isinstance(kind, list) else [kind]
     return {**schema, "type": [*kinds, "null"]}
+
+
+EXAMPLE_VALUES: dict[str, Any] = {
+    "string": "text",
+    "integer": 1,
+    "decimal": 1.5,
+    "boolean": True,
+    "dateTime": "2026-11-27T12:00:00Z",
+    "dateOnly": "2026-11-27",
+    "object": {},
+}
+
+
+def example_params(action: ActionDefinition) -> dict[str, Any]:
+    """Params that fit the action: one made-up value per variable, lists of one."""
+    params: dict[str, Any] = {}
+    for name, spec in action.variables.items():
+        item = element_type(spec.type)
+        value = [EXAMPLE_VALUES[item]] if item else EXAMPLE_VALUES[spec.type]
+        params[name] = name if name in action.path_vars and not item else value
+    return params

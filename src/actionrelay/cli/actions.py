@@ -13,11 +13,11 @@ from actionrelay.catalog.loader import Catalog, load_catalog
 from actionrelay.catalog.schema import params_schema
 from actionrelay.cli.common import EXIT_PROBLEM, PARAMS_HELP, read_params, run_async, settings_from
 from actionrelay.cli.common import stdout as stdout_console
-from actionrelay.cli.probe import probe
 from actionrelay.cli.terminal import actions_table, request_panel, response_panel
 from actionrelay.core.action import ActionDefinition
 from actionrelay.core.errors import ConfigError
 from actionrelay.core.secret import Redactor
+from actionrelay.http.probe import probe
 
 ACTIONS_DIR_HELP = "Action files directory [env ACTIONRELAY_ACTIONS_DIR; default: actions]."
 

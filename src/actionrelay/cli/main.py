@@ -20,6 +20,7 @@ from actionrelay.cli.actions import (
     validate_actions,
 )
 from actionrelay.cli.common import amqp_url_option, publish, settings_from
+from actionrelay.cli.console import console_command
 from actionrelay.cli.dlq import dlq
 from actionrelay.core.errors import ActionRelayError, ConfigError
 from actionrelay.core.secret import Redactor
@@ -108,6 +109,7 @@ actions.add_command(schema_of_action)
 actions.add_command(test_action)
 main.add_command(dlq)
 main.add_command(publish)
+main.add_command(console_command)
 
 
 @main.command("demo-api")

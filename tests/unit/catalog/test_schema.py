@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from actionrelay.catalog.loader import load_catalog
-from actionrelay.catalog.schema import params_schema
+from actionrelay.catalog.schema import example_params, params_schema
 from actionrelay.core.action import ActionDefinition
 from actionrelay.core.errors import PayloadError
 from actionrelay.core.payload import build_request
@@ -67,3 +67,12 @@ def test_types_optional_nullable_and_lists_are_spelled_out() -> None:
     sms = params_schema(CATALOG["sendSms"])["properties"]
     assert sms["tenant"]["pattern"].startswith("^[\\t")
     assert sms["priority"]["type"] == ["integer", "null"]
+
+
+@pytest.mark.parametrize("name", sorted(CATALOG))
+def test_the_example_params_fit_the_action(name: str) -> None:
+    action = CATALOG[name]
+    params = example_params(action)
+    assert set(params) == set(action.variables)
+    assert worker_takes(action, params)
+    assert schema_takes(action, params)
