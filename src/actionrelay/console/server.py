@@ -29,7 +29,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         response = console.render(request, "login.html", failed=True)
         response.set_status(401)
         return response
-    response = web.HTTPSeeOther("/")
+    response = web.Response(status=303, headers={"Location": "/"})
     secure = request.scheme == "https"
     response.set_cookie(
         COOKIE, console.guard.session(), httponly=True, samesite="Strict", secure=secure
