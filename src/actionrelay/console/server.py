@@ -18,6 +18,10 @@ from actionrelay.limits.endpoint import EndpointTable
 from actionrelay.settings import ConsoleSettings, Settings
 
 
+async def healthz(_: web.Request) -> web.StreamResponse:
+    return web.Response(text="ok\n")
+
+
 async def login_page(request: web.Request) -> web.StreamResponse:
     return console_of(request).render(request, "login.html", failed=False)
 
@@ -45,6 +49,7 @@ def make_app(
     console = Console(settings, options, catalog, endpoints, guard)
     app = web.Application(middlewares=[guard.middleware])
     app[CONSOLE] = console
+    app.router.add_get("/healthz", healthz)
     app.router.add_get("/login", login_page)
     app.router.add_post("/login", login)
     app.router.add_static("/static/", HERE / "static")
