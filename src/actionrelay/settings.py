@@ -90,13 +90,13 @@ class Settings(BaseSettings):
     )
     http_host: str = Field(
         default="0.0.0.0",  # noqa: S104 - probes and metrics are scraped from outside the pod
-        description="Address of /healthz, /readyz and /metrics.",
+        description="Address of /healthz, /readyz, /metrics and the catalog API (/api/v1).",
     )
     http_port: int = Field(
         default=9464,
         ge=0,
         le=65535,
-        description="Port of /healthz, /readyz and /metrics (0 = off).",
+        description="Port of /healthz, /readyz, /metrics and the catalog API (0 = off).",
     )
     event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
         default="auto", description="auto = uvloop when installed, else asyncio's own loop."
