@@ -9,6 +9,7 @@ import signal
 import structlog
 
 from actionrelay.broker.broker import Broker, BrokerUnavailable
+from actionrelay.catalog.api import CatalogApi
 from actionrelay.catalog.loader import Catalog
 from actionrelay.catalog.reload import CatalogWatcher
 from actionrelay.core.secret import Redactor
@@ -40,11 +41,13 @@ async def serve(settings: Settings, catalog: Catalog, redactor: Redactor) -> Non
     # threshold (700) the young generation is collected hundreds of times a second.
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
     worker.metrics.consuming.set_function(lambda: float(broker.not_ready_reason() is None))
+    catalog_api = CatalogApi(lambda: (worker.catalog, worker.gate.table))
     health = HealthServer(
         broker.not_ready_reason,
         host=settings.http_host,
         port=settings.http_port,
         metrics=worker.metrics,
+        routes=catalog_api.routes(),
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from yarl import URL
 
@@ -90,13 +90,13 @@ class Settings(BaseSettings):
     )
     http_host: str = Field(
         default="0.0.0.0",  # noqa: S104 - probes and metrics are scraped from outside the pod
-        description="Address of /healthz, /readyz and /metrics.",
+        description="Address of /healthz, /readyz, /metrics and the catalog API (/api/v1).",
     )
     http_port: int = Field(
         default=9464,
         ge=0,
         le=65535,
-        description="Port of /healthz, /readyz and /metrics (0 = off).",
+        description="Port of /healthz, /readyz, /metrics and the catalog API (0 = off).",
     )
     event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
         default="auto", description="auto = uvloop when installed, else asyncio's own loop."
@@ -133,3 +133,37 @@ def split_urls(value: str) -> list[str]:
             shown = parsed.with_password("***") if parsed.password else parsed
             raise ValueError(f"{shown} is not an amqp:// or amqps:// URL")
     return urls
+
+
+class ConsoleSettings(BaseSettings):
+    """Options of ``actionrelay console`` only; it also reads the worker's ``Settings``
+    (broker, queues, actions directory, egress policy)."""
+
+    model_config = SettingsConfigDict(env_prefix="ACTIONRELAY_", frozen=True)
+
+    console_host: str = Field(
+        default="127.0.0.1",
+        description="Address the console listens on; beyond loopback it needs a token.",
+    )
+    console_port: int = Field(default=8420, ge=0, le=65535, description="Console port.")
+    console_token: SecretStr | None = Field(
+        default=None,
+        description="Token for every page and API call when bound beyond loopback, and for "
+        "every write (test request, replay, purge) always.",
+    )
+    prometheus_url: str | None = Field(
+        default=None,
+        description="Prometheus that scrapes the workers (http://prometheus:9090); status "
+        "comes from it when set.",
+    )
+    console_metrics_urls: str = Field(
+        default="",
+        description="Workers' /metrics URLs, comma-separated, read when no Prometheus is set.",
+    )
+    console_window_seconds: float = Field(
+        default=300.0, gt=0, description="Status figures cover this many past seconds."
+    )
+
+    @property
+    def metrics_urls(self) -> list[str]:
+        return [url.strip() for url in self.console_metrics_urls.split(",") if url.strip()]

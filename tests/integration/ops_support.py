@@ -123,15 +123,19 @@ def dead_letter(
 
 
 async def publish_all(
-    channel: AbstractChannel, queue: str, messages: Iterable[aio_pika.Message]
+    channel: AbstractChannel,
+    queue: str,
+    messages: Iterable[aio_pika.Message],
+    *,
+    batch: int = 500,
 ) -> None:
-    """Publish in confirmed batches of 500, in order within the queue."""
-    batch: list[aio_pika.Message] = []
+    """Publish in confirmed batches of ``batch``, in order within the queue."""
+    pending: list[aio_pika.Message] = []
     for message in messages:
-        batch.append(message)
-        if len(batch) == 500:
-            await _publish_batch(channel, queue, batch)
-    await _publish_batch(channel, queue, batch)
+        pending.append(message)
+        if len(pending) == batch:
+            await _publish_batch(channel, queue, pending)
+    await _publish_batch(channel, queue, pending)
 
 
 async def _publish_batch(

@@ -25,8 +25,10 @@ from actionrelay.broker.broker import BrokerUnavailable
 from actionrelay.broker.connection import CONNECTION_ERRORS, connect_once
 from actionrelay.broker.copies import copy_message
 from actionrelay.broker.holding import (
+    MAX_PREFETCH,
     Held,
     HeldScan,
+    QueueNotFound,
     confirming_channel,
     declared,
     guarded,
@@ -51,6 +53,11 @@ class ScanReport:
     max_delivery_count: int = 0
     stalled: bool = False  # fewer than ``depth`` arrived: another consumer holds some
 
+    @property
+    def complete(self) -> bool:
+        """Every message that was ready at the start was read (or the limit was reached)."""
+        return not self.stalled
+
 
 @dataclass
 class ReplayReport(ScanReport):
@@ -73,12 +80,19 @@ class DeadLetterQueue:
     """One connection to RabbitMQ, used to inspect or change one dead-letter queue."""
 
     def __init__(
-        self, amqp_url: str, queue: str, *, purpose: str, idle_seconds: float = 2.0
+        self,
+        amqp_url: str,
+        queue: str,
+        *,
+        purpose: str,
+        idle_seconds: float = 2.0,
+        max_prefetch: int = MAX_PREFETCH,
     ) -> None:
         self.amqp_url = amqp_url
         self.queue = queue
         self._purpose = purpose
         self._idle = idle_seconds
+        self._max_prefetch = max_prefetch
         self._connection: AbstractConnection | None = None
 
     async def __aenter__(self) -> DeadLetterQueue:
@@ -103,6 +117,17 @@ class DeadLetterQueue:
             with contextlib.suppress(*CONNECTION_ERRORS):
                 await self._connection.close()
 
+    async def depths(self, names: list[str]) -> dict[str, int | None]:
+        """Ready messages of other queues (holding queues' backlog); None if missing."""
+        found: dict[str, int | None] = {}
+        for name in names:
+            try:
+                async with confirming_channel(self._open()) as channel:
+                    found[name] = (await declared(channel, name))[1]
+            except QueueNotFound:
+                found[name] = None
+        return found
+
     def _open(self) -> AbstractConnection:
         if self._connection is None:
             raise RuntimeError("DeadLetterQueue is not open")
@@ -110,7 +135,7 @@ class DeadLetterQueue:
 
     @asynccontextmanager
     async def _held(self, report: ScanReport) -> AsyncIterator[HeldScan]:
-        async with held_scan(self._open(), self.queue, self._idle) as scan:
+        async with held_scan(self._open(), self.queue, self._idle, self._max_prefetch) as scan:
             report.depth = scan.depth
             yield scan
             report.max_delivery_count = scan.max_delivery_count
@@ -122,16 +147,19 @@ class DeadLetterQueue:
         visit: Callable[[DeadLetter], None],
         *,
         limit: int | None = None,
+        skip: int = 0,
         progress: Progress | None = None,
     ) -> ScanReport:
-        """Call ``visit`` for each matching dead letter (at most ``limit``); change nothing."""
+        """Call ``visit`` for each matching dead letter after the first ``skip`` (at most
+        ``limit`` of them); change nothing. ``matched`` counts the skipped ones too."""
         report = ScanReport(self.queue)
+        until = None if limit is None else skip + limit
         async with (
             self._held(report) as scan,
-            aclosing(_each(scan, criteria, report, limit, progress)) as held,
+            aclosing(_each(scan, criteria, report, until, progress)) as held,
         ):
             async for (_, letter), matched in held:
-                if matched:
+                if matched and report.matched > skip:
                     visit(letter)
         return report
 
@@ -158,11 +186,11 @@ class DeadLetterQueue:
                     else:
                         all_match = False
                     if len(pending) >= batch and not await self._flush(
-                        scan.channel, pending, report, all_match
+                        scan, pending, report, all_match
                     ):
                         break
             if pending:
-                await self._flush(scan.channel, pending, report, all_match)
+                await self._flush(scan, pending, report, all_match)
         return report
 
     async def purge(
@@ -180,12 +208,12 @@ class DeadLetterQueue:
         ):
             async for (message, _), matched in held:
                 if matched:
-                    await guarded(message.ack())
+                    await scan.ack(message)
                     report.purged += 1
         return report
 
     async def _flush(
-        self, channel: AbstractChannel, pending: list[Held], report: ReplayReport, all_match: bool
+        self, scan: HeldScan, pending: list[Held], report: ReplayReport, all_match: bool
     ) -> bool:
         """Publish copies, wait for every confirm, ack the confirmed; False if any failed.
 
@@ -194,7 +222,8 @@ class DeadLetterQueue:
         """
         target = report.target
         outcomes = await asyncio.gather(
-            *(self._publish(channel, item, target) for item in pending), return_exceptions=True
+            *(self._publish(scan.channel, item, target) for item in pending),
+            return_exceptions=True,
         )
         failed = [
             (letter, outcome)
@@ -202,12 +231,12 @@ class DeadLetterQueue:
             if outcome is not None
         ]
         if not failed and all_match:
-            await guarded(pending[-1][0].ack(multiple=True))
+            await scan.ack_read(pending[-1][0])
             report.replayed += len(pending)
         else:
             for (message, _), outcome in zip(pending, outcomes, strict=True):
                 if outcome is None:
-                    await guarded(message.ack())
+                    await scan.ack(message)
                     report.replayed += 1
         for letter, outcome in failed:
             if not isinstance(outcome, aiormq.exceptions.DeliveryError | TimeoutError):

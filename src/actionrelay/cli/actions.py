@@ -1,4 +1,4 @@
-"""``actionrelay actions validate``, ``actions list`` and ``actions test``."""
+"""``actionrelay actions validate``, ``actions list``, ``actions schema`` and ``actions test``."""
 
 from __future__ import annotations
 
@@ -7,14 +7,17 @@ import uuid
 from pathlib import Path
 
 import click
+import orjson
 
 from actionrelay.catalog.loader import Catalog, load_catalog
+from actionrelay.catalog.schema import params_schema
 from actionrelay.cli.common import EXIT_PROBLEM, PARAMS_HELP, read_params, run_async, settings_from
 from actionrelay.cli.common import stdout as stdout_console
-from actionrelay.cli.probe import probe
 from actionrelay.cli.terminal import actions_table, request_panel, response_panel
+from actionrelay.core.action import ActionDefinition
 from actionrelay.core.errors import ConfigError
 from actionrelay.core.secret import Redactor
+from actionrelay.http.probe import probe
 
 ACTIONS_DIR_HELP = "Action files directory [env ACTIONRELAY_ACTIONS_DIR; default: actions]."
 
@@ -52,6 +55,31 @@ def list_actions(actions_dir: Path | None) -> None:
     stdout_console().print(actions_table(catalog))
 
 
+@click.command("schema", short_help="Print the JSON Schema of an action's params.")
+@click.argument("name")
+@click.option("--actions", "actions_dir", type=click.Path(path_type=Path), help=ACTIONS_DIR_HELP)
+def schema_of_action(name: str, actions_dir: Path | None) -> None:
+    """Print the JSON Schema (draft 2020-12) of the params a step event for NAME carries.
+
+    The same schema as the catalog API's GET /api/v1/actions/NAME gives under
+    "params": types and formats, required variables, null where allowed, lists.
+
+    \b
+    Example:
+      actionrelay actions schema sendSms --actions examples/actions
+    """
+    catalog = load_or_exit(settings_from(actions_dir=actions_dir).actions_dir)
+    action = known_action(catalog, name)
+    click.echo(orjson.dumps(params_schema(action), option=orjson.OPT_INDENT_2).decode())
+
+
+def known_action(catalog: Catalog, name: str) -> ActionDefinition:
+    if name not in catalog:
+        known = ", ".join(sorted(catalog)) or "none"
+        raise click.BadParameter(f"no action {name!r} (known: {known})", param_hint="NAME")
+    return catalog[name]
+
+
 @click.command("test", short_help="Call an action once for real and show the exchange.")
 @click.argument("name")
 @click.option("--params", "params_text", default="{}", metavar="JSON|@FILE", help=PARAMS_HELP)
@@ -83,13 +111,11 @@ def test_action(
     """
     settings = settings_from(actions_dir=actions_dir)
     catalog = load_or_exit(settings.actions_dir)
-    if name not in catalog:
-        known = ", ".join(sorted(catalog)) or "none"
-        raise click.BadParameter(f"no action {name!r} (known: {known})", param_hint="NAME")
+    action = known_action(catalog, name)
     params = read_params(params_text)
     redactor = Redactor(catalog.secrets)
     coroutine = probe(
-        catalog[name],
+        action,
         params,
         event_id=event_id or f"test-{uuid.uuid4()}",
         settings=settings,

@@ -17,7 +17,7 @@ from actionrelay.cli.common import (
     stdout,
 )
 from actionrelay.cli.dlq_replay import purge, replay
-from actionrelay.cli.dlq_scan import open_queue, run_scan
+from actionrelay.cli.dlq_scan import exit_if_partial, open_queue, run_scan
 from actionrelay.cli.terminal import (
     dead_letter_panel,
     dead_letter_table,
@@ -59,6 +59,9 @@ def stats(as_json: bool, amqp_url: str | None, queue: str | None, **filters: Any
     """Count dead letters by action, by error type, by HTTP status and by all three.
 
     Reads every dead letter (filters narrow what is counted) and changes nothing.
+    The count is exact whatever the size of the queue; when some dead letters
+    could not be read (another command holds them), the output says "partial"
+    (JSON: "complete": false) and the exit code is 1.
     """
     criteria = build_filter(**filters)
     counts = DeadLetterStats()
@@ -70,12 +73,16 @@ def stats(as_json: bool, amqp_url: str | None, queue: str | None, **filters: Any
 
     report = run_scan(stderr(), "counting", scan)
     if as_json:
-        click.echo(orjson.dumps({"queue": report.queue, **counts.as_json()}).decode())
+        read = {"complete": report.complete, "read": report.scanned, "depth": report.depth}
+        click.echo(orjson.dumps({"queue": report.queue, **read, **counts.as_json()}).decode())
+        exit_if_partial(report)
         return
     console = stdout()
-    console.print(f"{counts.total} dead letters in {report.queue} ({criteria.describe()})")
+    scope = "" if report.complete else f"; partial: read {report.scanned} of {report.depth}"
+    console.print(f"{counts.total} dead letters in {report.queue} ({criteria.describe()}{scope})")
     for table in stats_tables(counts) if counts.total else []:
         console.print(table)
+    exit_if_partial(report)
 
 
 @dlq.command("list", short_help="List dead letters, oldest first.")
@@ -89,15 +96,30 @@ def stats(as_json: bool, amqp_url: str | None, queue: str | None, **filters: Any
     help="Show at most N dead letters, from the head of the queue (0 = all).",
 )
 @click.option(
+    "--skip",
+    type=click.IntRange(min=0),
+    metavar="N",
+    default=0,
+    show_default=True,
+    help="Page on: leave out the first N matching dead letters.",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="One JSON object per line instead of a table."
 )
 @queue_options
 def list_dead_letters(
-    limit: int, as_json: bool, amqp_url: str | None, queue: str | None, **filters: Any
+    limit: int,
+    skip: int,
+    as_json: bool,
+    amqp_url: str | None,
+    queue: str | None,
+    **filters: Any,
 ) -> None:
     """List dead letters, oldest first: event id, action, why it failed, when, replays.
 
-    '#' is the position in the queue (0 = next to be read). Changes nothing.
+    '#' is the position in the queue (0 = next to be read). Page through a large
+    queue with --skip and --limit (--skip 50 --limit 50 is the second page).
+    Changes nothing; exit code 1 when some dead letters could not be read.
     """
     criteria = build_filter(**filters)
     found: list[DeadLetter] = []
@@ -106,18 +128,22 @@ def list_dead_letters(
     async def scan(progress: Progress) -> ScanReport:
         async with target:
             return await target.inspect(
-                criteria, found.append, limit=limit or None, progress=progress
+                criteria, found.append, limit=limit or None, skip=skip, progress=progress
             )
 
     report = run_scan(stderr(), "reading", scan)
     if as_json:
         for letter in found:
             click.echo(orjson.dumps(letter.summary()).decode())
+        exit_if_partial(report)
         return
     title = f"{len(found)} dead letters in {report.queue} ({criteria.describe()})"
+    if skip:
+        title += f"; after the first {skip}"
     if limit and len(found) == limit:
-        title += f"; first {limit} shown, use --limit 0 for all"
+        title += f"; {limit} shown, use --skip {skip + limit} for the next page, --limit 0 for all"
     stdout().print(dead_letter_table(found, title))
+    exit_if_partial(report)
 
 
 @dlq.command(short_help="Show one event's dead letter in full.")
@@ -140,6 +166,8 @@ def show(event_id: str, as_json: bool, amqp_url: str | None, queue: str | None) 
             return await target.inspect(criteria, found.append, progress=progress)
 
     report = run_scan(stderr(), "searching", scan)
+    if not found and report.stalled:
+        exit_if_partial(report)
     if not found:
         fail(f"no dead letter with event id {event_id!r} in {report.queue}")
     for letter in found:

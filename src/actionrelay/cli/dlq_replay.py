@@ -17,7 +17,7 @@ from actionrelay.cli.common import (
     stderr,
     stdout,
 )
-from actionrelay.cli.dlq_scan import SHOWN_ROWS, open_queue, run_scan
+from actionrelay.cli.dlq_scan import SHOWN_ROWS, exit_if_partial, open_queue, run_scan
 from actionrelay.cli.terminal import dead_letter_table
 from actionrelay.core.deadletter import DeadLetter
 from actionrelay.core.triage import DeadLetterFilter
@@ -79,8 +79,9 @@ def replay(
         fail("--to must not be the dead-letter queue itself", EXIT_CONFIG)
     source = DeadLetterQueue(settings.amqp_url, settings.dead_letter_queue, purpose="dlq replay")
     if dry_run:
-        count = preview(source, criteria, limit, f"would be replayed to {destination}")
-        click.echo(f"dry run: {count} dead letters would be replayed; nothing was changed")
+        report = preview(source, criteria, limit, f"would be replayed to {destination}")
+        click.echo(f"dry run: {report.matched} dead letters would be replayed; nothing was changed")
+        exit_if_partial(report)
         return
 
     async def scan(progress: Progress) -> ReplayReport:
@@ -99,6 +100,7 @@ def replay(
         for failure in report.failures[:10]:
             click.echo(f"  not replayed: {failure}", err=True)
         fail(f"replay stopped after {len(report.failures)} unconfirmed copies; they stay queued")
+    exit_if_partial(report)
 
 
 @click.command(short_help="Delete dead letters (needs --yes).")
@@ -118,8 +120,9 @@ def purge(
     criteria = build_filter(**filters)
     source = open_queue(amqp_url, queue, "dlq purge")
     if not yes:
-        count = preview(source, criteria, limit, "would be deleted")
-        fail(f"nothing was deleted: add --yes to delete these {count} dead letters")
+        report = preview(source, criteria, limit, "would be deleted")
+        exit_if_partial(report)
+        fail(f"nothing was deleted: add --yes to delete these {report.matched} dead letters")
 
     async def scan(progress: Progress) -> PurgeReport:
         async with source:
@@ -130,12 +133,13 @@ def purge(
         f"deleted {report.purged} dead letters from {report.queue} ({criteria.describe()}; "
         f"{report.depth - report.purged} stay)"
     )
+    exit_if_partial(report)
 
 
 def preview(
     source: DeadLetterQueue, criteria: DeadLetterFilter, limit: int | None, what: str
-) -> int:
-    """The dry run of replay and purge: a table of the first matches; returns their count."""
+) -> ScanReport:
+    """The dry run of replay and purge: a table of the first matches and their count."""
     found: list[DeadLetter] = []
 
     def keep(letter: DeadLetter) -> None:
@@ -151,4 +155,4 @@ def preview(
     if report.matched > len(found):
         title += f"; first {len(found)} shown"
     stdout().print(dead_letter_table(found, title))
-    return report.matched
+    return report

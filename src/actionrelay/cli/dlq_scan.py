@@ -4,12 +4,12 @@ a progress bar that says what it could not read."""
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from rich.console import Console
 
 from actionrelay.broker.dlq import DeadLetterQueue, Progress, ScanReport
-from actionrelay.cli.common import run_async, settings_from
+from actionrelay.cli.common import EXIT_PROBLEM, fail, run_async, settings_from
 from actionrelay.cli.terminal import progress_bar
 
 R = TypeVar("R", bound=ScanReport)
@@ -36,8 +36,9 @@ def run_scan(console: Console, verb: str, scan: Callable[[Progress], Coroutine[A
         report = run_async(scan(advance))
     if report.stalled:
         console.print(
-            f"[yellow]note:[/] read {report.scanned} of the {report.depth} dead letters that "
-            "were ready at the start; the others did not arrive (held by another consumer?)"
+            f"[red]partial:[/] read {report.scanned} of the {report.depth} dead letters that "
+            "were ready at the start; the others did not arrive (held by another consumer?). "
+            "What follows covers only those read; run the command again."
         )
     if report.max_delivery_count >= DELIVERY_COUNT_WARNING:
         console.print(
@@ -47,3 +48,16 @@ def run_scan(console: Console, verb: str, scan: Callable[[Progress], Coroutine[A
             "20 deliveries; give it a delivery-limit policy: see docs/operations.md"
         )
     return report
+
+
+def exit_if_partial(report: ScanReport) -> None:
+    """A partial read is never a total: exit 1 once its output is printed."""
+    if report.stalled:
+        partial(report)
+
+
+def partial(report: ScanReport) -> NoReturn:
+    fail(
+        f"partial read: {report.scanned} of {report.depth} dead letters in {report.queue}",
+        EXIT_PROBLEM,
+    )

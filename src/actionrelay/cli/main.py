@@ -13,8 +13,14 @@ import click
 import orjson
 
 from actionrelay.catalog.loader import load_catalog
-from actionrelay.cli.actions import list_actions, test_action, validate_actions
+from actionrelay.cli.actions import (
+    list_actions,
+    schema_of_action,
+    test_action,
+    validate_actions,
+)
 from actionrelay.cli.common import amqp_url_option, publish, settings_from
+from actionrelay.cli.console import console_command
 from actionrelay.cli.dlq import dlq
 from actionrelay.core.errors import ActionRelayError, ConfigError
 from actionrelay.core.secret import Redactor
@@ -99,9 +105,11 @@ def actions() -> None:
 
 actions.add_command(validate_actions)
 actions.add_command(list_actions)
+actions.add_command(schema_of_action)
 actions.add_command(test_action)
 main.add_command(dlq)
 main.add_command(publish)
+main.add_command(console_command)
 
 
 @main.command("demo-api")
@@ -120,6 +128,14 @@ def demo_api(host: str, port: int) -> None:
 def asyncapi_command() -> None:
     """Print the AsyncAPI 3 document of the step-event, result and dead-letter messages."""
     from actionrelay.cli.asyncapi import render
+
+    click.echo(render(), nl=False)
+
+
+@main.command("openapi")
+def openapi_command() -> None:
+    """Print the OpenAPI 3.1 document of the catalog API (GET /api/v1/actions…) as YAML."""
+    from actionrelay.cli.openapi import render
 
     click.echo(render(), nl=False)
 

@@ -17,12 +17,12 @@ from rich.table import Table
 from rich.text import Text
 
 from actionrelay.catalog.loader import Catalog
-from actionrelay.cli.probe import ProbeOutcome, ShownRequest, auth_mode
 from actionrelay.core.action import ActionDefinition
 from actionrelay.core.deadletter import DeadLetter
 from actionrelay.core.result import HttpResponse
 from actionrelay.core.secret import Redactor
 from actionrelay.core.triage import DeadLetterStats
+from actionrelay.http.probe import ProbeOutcome, ShownRequest, auth_mode
 
 MESSAGE_WIDTH = 80
 BODY_CHARS = 64 * 1024

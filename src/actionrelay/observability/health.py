@@ -2,12 +2,13 @@
 
 ``/healthz``: the process serves requests. ``/readyz``: connected to RabbitMQ,
 topology declared and consuming; 503 with the reason otherwise. ``/metrics``:
-Prometheus text format.
+Prometheus text format. The layers above add their own routes on the same port
+(the catalog API, ``catalog/api.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import orjson
 from aiohttp import web
@@ -18,7 +19,9 @@ from actionrelay.observability.metrics import Metrics
 Probe = Callable[[], str | None]  # None when ready, else why not
 
 
-def make_app(readiness: Probe, metrics: Metrics | None = None) -> web.Application:
+def make_app(
+    readiness: Probe, metrics: Metrics | None = None, routes: Iterable[web.RouteDef] = ()
+) -> web.Application:
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok\n")
 
@@ -37,6 +40,7 @@ def make_app(readiness: Probe, metrics: Metrics | None = None) -> web.Applicatio
     app.router.add_get("/readyz", readyz)
     if metrics is not None:
         app.router.add_get("/metrics", scrape)
+    app.router.add_routes(list(routes))
     return app
 
 
@@ -44,9 +48,15 @@ class HealthServer:
     """Serves the probes on ``host:port`` (port 0 disables it)."""
 
     def __init__(
-        self, readiness: Probe, *, host: str, port: int, metrics: Metrics | None = None
+        self,
+        readiness: Probe,
+        *,
+        host: str,
+        port: int,
+        metrics: Metrics | None = None,
+        routes: Iterable[web.RouteDef] = (),
     ) -> None:
-        self._app = make_app(readiness, metrics)
+        self._app = make_app(readiness, metrics, routes)
         self._host = host
         self._port = port
         self._runner: web.AppRunner | None = None

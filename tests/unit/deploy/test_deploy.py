@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from actionrelay.settings import Settings
+from actionrelay.settings import ConsoleSettings, Settings
 from tests.unit.deploy.support import (
     DEPLOY,
     ROOT,
@@ -27,7 +27,7 @@ from tests.unit.deploy.support import (
 
 DOCKERFILE = ROOT / "Dockerfile"
 COMPOSE = ROOT / "docker-compose.yml"
-SERVICES = {"rabbitmq", "redis", "demo-api", "worker", "prometheus", "grafana"}
+SERVICES = {"rabbitmq", "redis", "demo-api", "worker", "console", "prometheus", "grafana"}
 
 
 def instructions(path: Path) -> list[tuple[str, str]]:
@@ -78,7 +78,9 @@ def test_image_runs_as_the_non_root_user_the_kubernetes_pods_enforce() -> None:
     uid, _, gid = users[-1].partition(":")
     assert uid.isdigit(), "a numeric uid, so Kubernetes can enforce runAsNonRoot"
     assert int(uid) != 0
-    pod = find(rendered(""), "Deployment")["spec"]["template"]["spec"]["securityContext"]
+    pod = find(rendered(""), "Deployment", "actionrelay")["spec"]["template"]["spec"][
+        "securityContext"
+    ]
     assert (int(uid), int(gid or uid)) == (pod["runAsUser"], pod["runAsGroup"])
 
 
@@ -196,3 +198,28 @@ def test_grafana_is_provisioned_with_prometheus_and_the_dashboard() -> None:
     mounts = dict(v.split(":")[:2] for v in service("grafana")["volumes"])
     target = Path(mounts["./deploy/grafana/actionrelay.json"])
     assert target.parent == Path(provider["options"]["path"])
+
+
+def test_console_reads_the_workers_broker_and_actions_behind_a_token() -> None:
+    console = service("console")
+    env = {k: str(v) for k, v in console["environment"].items()}
+    given = {
+        k.removeprefix("ACTIONRELAY_").lower(): v
+        for k, v in env.items()
+        if k.startswith("ACTIONRELAY_")
+    }
+    options = ConsoleSettings.model_validate(
+        {k: v for k, v in given.items() if k in ConsoleSettings.model_fields}
+    )
+    Settings.model_validate(
+        {k: v for k, v in given.items() if k not in ConsoleSettings.model_fields}
+    )
+    worker = {k: str(v) for k, v in service("worker")["environment"].items()}
+    assert env["ACTIONRELAY_AMQP_URL"] == worker["ACTIONRELAY_AMQP_URL"]
+    assert env["ACTIONRELAY_ACTIONS_DIR"] == worker["ACTIONRELAY_ACTIONS_DIR"]
+    assert options.console_token is not None
+    assert urlsplit(options.prometheus_url or "").hostname == "prometheus"
+    port = console["command"][console["command"].index("--port") + 1]
+    assert f"{port}:{port}" in console["ports"]
+    assert port in " ".join(console["healthcheck"]["test"])
+    assert "/healthz" in " ".join(console["healthcheck"]["test"])

@@ -86,13 +86,13 @@ KEDA_SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
-def pod(docs: tuple[dict[str, Any], ...]) -> dict[str, Any]:
-    spec: dict[str, Any] = find(docs, "Deployment")["spec"]["template"]
+def pod(docs: tuple[dict[str, Any], ...], name: str = "actionrelay") -> dict[str, Any]:
+    spec: dict[str, Any] = find(docs, "Deployment", name)["spec"]["template"]
     return spec
 
 
-def container(docs: tuple[dict[str, Any], ...]) -> dict[str, Any]:
-    (only,) = pod(docs)["spec"]["containers"]
+def container(docs: tuple[dict[str, Any], ...], name: str = "actionrelay") -> dict[str, Any]:
+    (only,) = pod(docs, name)["spec"]["containers"]
     found: dict[str, Any] = only
     return found
 
@@ -131,7 +131,10 @@ def test_manifests_are_valid_kubernetes_resources(variant: str, version: str) ->
 def test_keda_scales_the_deployment_on_request_queue_depth() -> None:
     docs = rendered("")
     scaled = find(docs, "ScaledObject")["spec"]
-    assert scaled["scaleTargetRef"]["name"] == find(docs, "Deployment")["metadata"]["name"]
+    assert (
+        scaled["scaleTargetRef"]["name"]
+        == find(docs, "Deployment", "actionrelay")["metadata"]["name"]
+    )
     assert scaled["minReplicaCount"] <= scaled["maxReplicaCount"]
     (trigger,) = scaled["triggers"]
     assert trigger["type"] == "rabbitmq"
@@ -153,7 +156,7 @@ def test_hpa_variant_replaces_keda() -> None:
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_replica_count_is_left_to_the_autoscaler(variant: str) -> None:
-    assert "replicas" not in find(rendered(variant), "Deployment")["spec"]
+    assert "replicas" not in find(rendered(variant), "Deployment", "actionrelay")["spec"]
 
 
 def test_termination_grace_covers_the_shutdown_grace() -> None:
@@ -170,7 +173,7 @@ def test_probes_and_metrics_service_use_the_health_port() -> None:
     for probe, path in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")]:
         assert worker[probe]["httpGet"]["path"] == path
         assert ports[worker[probe]["httpGet"]["port"]] == port
-    service = find(docs, "Service")
+    service = find(docs, "Service", "actionrelay-metrics")
     (exposed,) = service["spec"]["ports"]
     assert (exposed["port"], ports[exposed["targetPort"]]) == (port, port)
     for annotated in (service["metadata"], pod(docs)["metadata"]):
@@ -181,7 +184,7 @@ def test_probes_and_metrics_service_use_the_health_port() -> None:
 def test_service_and_disruption_budget_select_the_worker_pods() -> None:
     docs = rendered("")
     labels = pod(docs)["metadata"]["labels"].items()
-    assert find(docs, "Service")["spec"]["selector"].items() <= labels
+    assert find(docs, "Service", "actionrelay-metrics")["spec"]["selector"].items() <= labels
     budget = find(docs, "PodDisruptionBudget")["spec"]
     assert budget["selector"]["matchLabels"].items() <= labels
     assert budget["maxUnavailable"] == 1
@@ -229,3 +232,29 @@ def test_actions_load_with_the_pod_environment(tmp_path: Path) -> None:
     # Credentials come from the Secret: without it the OAuth2 action cannot load.
     with pytest.raises(CatalogError, match="SMS_CLIENT_SECRET"):
         load_action(tmp_path / "sendSmsOAuth2.yaml", worker_env(docs, with_secret=False))
+
+
+def test_the_console_is_its_own_deployment_behind_its_token() -> None:
+    docs = rendered("")
+    console = container(docs, "actionrelay-console")
+    port = console["args"][console["args"].index("--port") + 1]
+    assert console["args"][:3] == ["console", "--host", "0.0.0.0"]
+    assert {p["name"]: p["containerPort"] for p in console["ports"]} == {"http": int(port)}
+    env = {e["name"]: e for e in console["env"]}
+    ref = env["ACTIONRELAY_CONSOLE_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert ref["key"] in find(docs, "Secret", ref["name"])["stringData"]
+    assert env["ACTIONRELAY_PROMETHEUS_URL"]["value"].startswith("http")
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert console[probe]["httpGet"]["path"] == "/healthz"
+    service = find(docs, "Service", "actionrelay-console")
+    assert (
+        service["spec"]["selector"].items()
+        <= pod(docs, "actionrelay-console")["metadata"]["labels"].items()
+    )
+    assert console["securityContext"]["readOnlyRootFilesystem"]
+    # The same broker, queues and actions as the workers.
+    assert console["envFrom"] == container(docs)["envFrom"]
+    mounts = {m["mountPath"] for m in console["volumeMounts"]}
+    assert str(settings_from(worker_env(docs)).actions_dir) in mounts
+    # The worker pods must not be selected by the console's Service, nor the reverse.
+    assert pod(docs)["metadata"]["labels"]["app.kubernetes.io/component"] == "worker"

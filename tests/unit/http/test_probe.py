@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from actionrelay.cli.probe import auth_mode, shown_request
 from actionrelay.core.payload import build_request
 from actionrelay.core.secret import Redactor
+from actionrelay.http.probe import auth_mode, shown_request
 from tests.keys import ec_key, service_account_text
 from tests.unit.support import define
 
