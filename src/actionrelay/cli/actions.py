@@ -127,3 +127,14 @@ def test_action(
     console.print(response_panel(outcome, redactor.mask))
     if not outcome.succeeded:
         sys.exit(EXIT_PROBLEM)
+
+
+@click.group()
+def actions() -> None:
+    """Inspect and check the action catalog."""
+
+
+actions.add_command(validate_actions)
+actions.add_command(list_actions)
+actions.add_command(schema_of_action)
+actions.add_command(test_action)

@@ -1,9 +1,15 @@
 """The ``actionrelay`` command: the only place that reads the environment,
-configures logging and starts the event loop."""
+configures logging and starts the event loop.
+
+Subcommands other than ``run`` are imported when they are called: ``run`` loads
+only what a worker needs, and keeps rich (the other commands' tables, which
+structlog would import too) out of a long-running process's memory.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -12,19 +18,8 @@ from typing import Any, Literal, get_args, get_origin
 import click
 import orjson
 
-from actionrelay.catalog.loader import load_catalog
-from actionrelay.cli.actions import (
-    list_actions,
-    schema_of_action,
-    test_action,
-    validate_actions,
-)
-from actionrelay.cli.common import amqp_url_option, publish, settings_from
-from actionrelay.cli.console import console_command
-from actionrelay.cli.dlq import dlq
+from actionrelay.cli.common import amqp_url_option, settings_from
 from actionrelay.core.errors import ActionRelayError, ConfigError
-from actionrelay.core.secret import Redactor
-from actionrelay.observability.logs import configure_logging
 from actionrelay.settings import Settings
 
 F = Callable[..., Any]
@@ -68,7 +63,33 @@ def run_loop(main: Coroutine[Any, Any, None], kind: str = "auto") -> None:
         runner.run(main)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose commands named in ``lazy`` ("module:attribute") load when used."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            module, attribute = self.lazy[cmd_name].split(":")
+            command: click.Command = getattr(importlib.import_module(module), attribute)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+LAZY = {
+    "actions": "actionrelay.cli.actions:actions",
+    "console": "actionrelay.cli.console:console_command",
+    "dlq": "actionrelay.cli.dlq:dlq",
+    "publish": "actionrelay.cli.publish:publish",
+}
+
+
+@click.group(cls=LazyGroup, lazy=LAZY, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="actionrelay")
 def main() -> None:
     """actionrelay: delivers journey custom actions from RabbitMQ to REST APIs."""
@@ -83,6 +104,10 @@ def run(**overrides: Any) -> None:
     an option given on the command line wins.
     """
     settings = settings_from(**overrides)
+    keep_rich_out()
+    from actionrelay.catalog.loader import load_catalog
+    from actionrelay.core.secret import Redactor
+    from actionrelay.observability.logs import configure_logging
     from actionrelay.service import serve
 
     try:
@@ -98,18 +123,11 @@ def run(**overrides: Any) -> None:
         sys.exit(1)
 
 
-@main.group()
-def actions() -> None:
-    """Inspect and check the action catalog."""
-
-
-actions.add_command(validate_actions)
-actions.add_command(list_actions)
-actions.add_command(schema_of_action)
-actions.add_command(test_action)
-main.add_command(dlq)
-main.add_command(publish)
-main.add_command(console_command)
+def keep_rich_out() -> None:
+    """structlog imports rich when it is installed, for its console renderer; a worker
+    never renders for a console, and rich with pygments weighs about 6 MB."""
+    if "rich" not in sys.modules:
+        sys.modules["rich"] = None  # type: ignore[assignment]  # import rich: ImportError
 
 
 @main.command("demo-api")
@@ -153,6 +171,7 @@ def openapi_command() -> None:
 def demo_command(actions_dir: Path, amqp_url: str | None) -> None:
     """See actionrelay work: demo API + worker on throw-away queues, example events, results."""
     from actionrelay.cli.demo import run_demo
+    from actionrelay.observability.logs import configure_logging
 
     settings = settings_from(actions_dir=actions_dir, amqp_url=amqp_url)
     configure_logging("error", "console")

@@ -9,9 +9,6 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import orjson
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"  # RFC 7523 §2.1
@@ -36,6 +33,11 @@ SERVICE_ACCOUNT_FIELDS = ("private_key", "client_email")
 
 def key_algorithm(pem: str, algorithm: str | None) -> str:
     """The algorithm to sign with: ``algorithm`` if the key fits it, else the key's own."""
+    # Imported here: cryptography weighs several MB, and only JWT actions need it.
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
     try:
         key = serialization.load_pem_private_key(pem.encode(), password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm):

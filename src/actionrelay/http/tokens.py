@@ -14,8 +14,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import jwt
-
 from actionrelay.core.auth import (
     TokenAnswer,
     TokenAuth,
@@ -112,6 +110,8 @@ class TokenCache:
 
 def sign_jwt(auth: OAuth2JwtBearer | SelfSignedJwt) -> str:
     """The JWT of ``auth``, signed now with its key (checked when the action loaded)."""
+    import jwt  # with cryptography, several MB that only JWT actions need
+
     claims, headers = jwt_claims(auth, int(time.time()), uuid.uuid4().hex)
     try:
         return jwt.encode(claims, auth.key_pem(), auth.signing_algorithm, headers=headers)

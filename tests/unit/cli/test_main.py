@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,3 +45,20 @@ def test_a_setting_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["run", "--prefetch", "0", "--actions", str(tmp_path)])
     assert result.exit_code == 2
     assert "invalid settings: prefetch:" in result.output
+
+
+def test_a_worker_process_loads_neither_rich_nor_the_jwt_libraries() -> None:
+    """What ``actionrelay run`` imports (issue 17): the CLI's tables and the JWT signing
+    stack are several MB each that a worker without JWT actions never uses."""
+    script = (
+        "import sys\n"
+        "import actionrelay.cli.main as cli\n"
+        "cli.keep_rich_out()\n"
+        "import actionrelay.service, actionrelay.observability.logs, actionrelay.catalog.loader\n"
+        "heavy = ('rich', 'pygments', 'cryptography', 'jwt')\n"
+        "print(sorted(m for m in heavy if sys.modules.get(m) is not None))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
