@@ -11,7 +11,6 @@ from typing import Any
 from urllib.parse import quote
 
 import orjson
-import yaml
 from pydantic import ValidationError
 
 from actionrelay.core.action import ActionDefinition
@@ -164,10 +163,16 @@ def expand_references(raw: dict[str, Any], refs: References) -> dict[str, Any]:
 
 
 def _read(path: Path) -> Any:
+    """JSON or YAML; ValueError (or OSError) when the file cannot be read as such."""
     text = path.read_bytes()
     if path.suffix == ".json":
         return orjson.loads(text)
-    return yaml.safe_load(text)
+    import yaml  # imported here: a catalog of JSON files does without it
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(str(exc)) from exc
 
 
 def load_action(
@@ -176,7 +181,7 @@ def load_action(
     """One action file and the secrets it holds; CatalogError names file, field, problem."""
     try:
         raw = _read(path)
-    except (OSError, orjson.JSONDecodeError, yaml.YAMLError) as exc:
+    except (OSError, ValueError) as exc:
         raise CatalogError([f"{path}: cannot be read: {exc}"]) from exc
     if not isinstance(raw, dict):
         raise CatalogError([f"{path}: must hold one action (a mapping), not {type(raw).__name__}"])

@@ -10,7 +10,6 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from yarl import URL
 
@@ -115,6 +114,8 @@ def load_endpoints(actions_dir: Path) -> EndpointTable:
         files += sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml"))
     entries: list[EndpointConfig] = []
     problems: list[str] = []
+    if files:
+        import yaml  # imported here, like the files it reads: most workers have none
     for path in files:
         try:
             raw: Any = yaml.safe_load(path.read_text()) or []

@@ -21,16 +21,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import structlog
-from limits import RateLimitItem, RateLimitItemPerSecond
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
-from limits.errors import StorageError
 
 from actionrelay.core.errors import ActionRelayError, ConfigError
 from actionrelay.limits.endpoint import EndpointConfig
 
 if TYPE_CHECKING:
     import coredis
+    from limits import RateLimitItem
+    from limits.aio.storage import Storage
+    from limits.aio.strategies import MovingWindowRateLimiter
 
 log = structlog.get_logger("actionrelay.limiter")
 
@@ -95,9 +94,13 @@ class LimitsUnavailable(ActionRelayError):
 def store_error_types() -> tuple[type[BaseException], ...]:
     """What the Redis clients raise when Redis is down; translated here, once.
 
-    coredis is imported only when Redis is configured (it costs 12 MB of memory).
+    coredis is imported only when Redis is configured (it costs 12 MB of memory), and
+    the limits library only when an endpoint is capped or throttled (2 MB).
     """
-    errors: list[type[BaseException]] = [StorageError, ConnectionError, OSError]
+    errors: list[type[BaseException]] = [ConnectionError, OSError]
+    limits_errors = sys.modules.get("limits.errors")
+    if limits_errors is not None:
+        errors.append(limits_errors.StorageError)
     redis_exceptions = sys.modules.get("coredis.exceptions")
     if redis_exceptions is not None:
         errors.append(redis_exceptions.RedisError)
@@ -117,21 +120,40 @@ class RateLimits:
 
     def __init__(self, redis_url: str | None) -> None:
         self.shared = redis_url is not None
+        self._redis_url = redis_url
         self._client: coredis.Redis[bytes] | None = None
         if redis_url:
             import coredis  # only with Redis: it costs 12 MB of memory
 
             self._client = coredis.Redis.from_url(redis_url)
-        self._storage: Storage = (
-            RedisStorage(redis_url.replace("redis://", "async+redis://", 1), wrap_exceptions=True)
-            if redis_url
-            else MemoryStorage()
-        )
-        self._limiter = MovingWindowRateLimiter(self._storage)
+        self._counter: tuple[Storage, MovingWindowRateLimiter] | None = None
         self._adaptations: dict[str, Adaptation] = {}
         self._local_slots: dict[str, asyncio.Semaphore] = {}
         self._order: dict[str, asyncio.Lock] = {}
         self._pacers: dict[str, Pacer] = {}
+
+    @property
+    def _storage(self) -> Storage:
+        return self._counting()[0]
+
+    @property
+    def _limiter(self) -> MovingWindowRateLimiter:
+        return self._counting()[1]
+
+    def _counting(self) -> tuple[Storage, MovingWindowRateLimiter]:
+        """The limits library's storage and strategy, made on first use."""
+        if self._counter is None:
+            from limits.aio.storage import MemoryStorage, RedisStorage
+            from limits.aio.strategies import MovingWindowRateLimiter
+
+            url = self._redis_url
+            storage: Storage = (
+                RedisStorage(url.replace("redis://", "async+redis://", 1), wrap_exceptions=True)
+                if url
+                else MemoryStorage()
+            )
+            self._counter = (storage, MovingWindowRateLimiter(storage))
+        return self._counter
 
     async def check(self) -> None:
         """Fail at start, not at the first call, when Redis is unreachable."""
@@ -147,6 +169,8 @@ class RateLimits:
         """Drop the Redis connections (graceful shutdown)."""
         if self._client is not None:
             self._client.connection_pool.disconnect()
+        if self._counter is None:
+            return
         bridge = getattr(self._storage, "bridge", None)
         redis = getattr(bridge, "storage", None)  # the limits library's own client
         if redis is not None:
@@ -183,7 +207,7 @@ class RateLimits:
         throttling = endpoint.throttling
         if throttling is None:
             return True
-        item = RateLimitItemPerSecond(max(1, math.ceil(throttling.max_per_second * COST_SCALE)))
+        item = _per_second(max(1, math.ceil(throttling.max_per_second * COST_SCALE)))
         pacer = self._pacers.setdefault(endpoint.key, Pacer())
         async with self._order.setdefault(endpoint.key, asyncio.Lock()):
             while True:
@@ -264,9 +288,15 @@ def _rate_change(endpoint: EndpointConfig, adaptation: Adaptation) -> dict[str, 
     return {"endpoint": endpoint.url, "effective_per_second": round(rate, 2)}
 
 
+def _per_second(amount: int, seconds: int = 1) -> RateLimitItem:
+    from limits import RateLimitItemPerSecond
+
+    return RateLimitItemPerSecond(amount, seconds)
+
+
 def _window(amount: int, period_ms: int) -> RateLimitItem:
     """A sliding window of ``amount`` per ``period_ms`` (whole seconds, at least one)."""
-    return RateLimitItemPerSecond(amount, max(1, math.ceil(period_ms / 1000)))
+    return _per_second(amount, max(1, math.ceil(period_ms / 1000)))
 
 
 def _lowered(max_per_second: float, adaptation: Adaptation) -> float:

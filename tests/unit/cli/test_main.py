@@ -47,15 +47,16 @@ def test_a_setting_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
     assert "invalid settings: prefetch:" in result.output
 
 
-def test_a_worker_process_loads_neither_rich_nor_the_jwt_libraries() -> None:
-    """What ``actionrelay run`` imports (issue 17): the CLI's tables and the JWT signing
-    stack are several MB each that a worker without JWT actions never uses."""
+def test_a_worker_process_loads_only_what_its_configuration_uses() -> None:
+    """What ``actionrelay run`` imports (issue 17): the CLI's tables, the JWT signing stack,
+    the rate-limit library and YAML are MB each that a worker with JSON action files, no
+    JWT action and no endpoint limits never uses."""
     script = (
         "import sys\n"
         "import actionrelay.cli.main as cli\n"
         "cli.keep_rich_out()\n"
         "import actionrelay.service, actionrelay.observability.logs, actionrelay.catalog.loader\n"
-        "heavy = ('rich', 'pygments', 'cryptography', 'jwt')\n"
+        "heavy = ('rich', 'pygments', 'cryptography', 'jwt', 'limits', 'yaml')\n"
         "print(sorted(m for m in heavy if sys.modules.get(m) is not None))\n"
     )
     done = subprocess.run(
