@@ -2,11 +2,16 @@
 
     .venv/bin/python benchmarks/ceiling.py --queue Q [--prefetch P]
 
-What RabbitMQ and aio-pika allow on this machine when the pipeline does
-nothing else: one task per delivery, a persistent result to ``reply_to`` on a
-confirming channel, then the ack. No parsing beyond the event_id. A pipeline's
-events/s as a share of this figure says how much of the time goes to the
-broker round trips.
+What RabbitMQ and aio-pika allow on this machine when a pipeline does nothing
+but the broker's part of actionrelay's job, done the fastest way we know:
+actionrelay's own connection (aiormq's frame queues unbounded), one task per
+delivery, a persistent result to ``reply_to`` published without waiting for
+the writer and then awaited until the broker confirms it, and acks sent as
+actionrelay sends them (``AckBatcher``: one multiple ack per flush). No
+parsing beyond the event_id, no HTTP, no validation, no logs, no metrics;
+on uvloop, like actionrelay.
+A pipeline's events/s as a share of this figure says how much of its time
+goes to everything that is not the broker.
 """
 
 from __future__ import annotations
@@ -14,41 +19,54 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+from typing import cast
 
-import aio_pika
+import aiormq
 import orjson
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, DeliveryMode
+import uvloop
+from aio_pika.abc import AbstractIncomingMessage
+from pamqp.commands import Basic
 
-
-async def answer(channel: AbstractChannel, message: AbstractIncomingMessage) -> None:
-    event_id = orjson.loads(message.body).get("event_id")
-    await channel.default_exchange.publish(
-        aio_pika.Message(
-            orjson.dumps({"event_id": event_id, "status": "success"}),
-            content_type="application/json",
-            delivery_mode=DeliveryMode.PERSISTENT,
-            correlation_id=message.correlation_id,
-        ),
-        routing_key=message.reply_to or "",
-    )
-    await message.ack()
+from actionrelay.broker.acks import AckBatcher
+from actionrelay.broker.connection import WorkerConnection
 
 
 async def run(amqp_url: str, queue_name: str, prefetch: int) -> None:
-    connection = await aio_pika.connect(
-        amqp_url, client_properties={"connection_name": f"benchmark ceiling {queue_name}"}
+    connection = WorkerConnection(
+        [amqp_url], client_properties={"connection_name": f"benchmark ceiling {queue_name}"}
     )
+    await connection.connect()
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
         await channel.set_qos(prefetch_count=prefetch)
+        amqp = cast(aiormq.Channel, await channel.get_underlay_channel())
+        acks = AckBatcher(amqp)
+
+        async def answer(message: AbstractIncomingMessage) -> None:
+            tag = message.delivery_tag or 0
+            acks.delivered(tag)
+            event_id = orjson.loads(message.body).get("event_id")
+            await amqp.basic_publish(
+                orjson.dumps({"event_id": event_id, "status": "success"}),
+                routing_key=message.reply_to or "",
+                properties=Basic.Properties(
+                    content_type="application/json",
+                    delivery_mode=2,
+                    correlation_id=message.correlation_id,
+                ),
+                wait=False,
+            )
+            acks.settle(tag)
+
         queue = await channel.get_queue(queue_name, ensure=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        tag = await queue.consume(lambda message: answer(channel, message))
+        tag = await queue.consume(answer)
         await stop.wait()
         await queue.cancel(tag)
+        await acks.drain()
 
 
 def main() -> None:
@@ -58,7 +76,8 @@ def main() -> None:
     parser.add_argument("--prefetch", type=int, default=256)
     parser.add_argument("--target-url", default=None, help="Ignored: no HTTP here.")
     args = parser.parse_args()
-    asyncio.run(run(args.amqp_url, args.queue, args.prefetch))
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(run(args.amqp_url, args.queue, args.prefetch))
 
 
 if __name__ == "__main__":
