@@ -1,6 +1,6 @@
 """The broker-only ceiling: consume a step event and publish a confirmed result, no HTTP.
 
-    .venv/bin/python benchmarks/ceiling.py --queue Q [--prefetch P]
+    .venv/bin/python benchmarks/ceiling.py --queue Q [--prefetch P] [--delay-ms D]
 
 What RabbitMQ and aio-pika allow on this machine when a pipeline does nothing
 but the broker's part of actionrelay's job, done the fastest way we know:
@@ -11,7 +11,10 @@ actionrelay sends them (``AckBatcher``: one multiple ack per flush). No
 parsing beyond the event_id, no HTTP, no validation, no logs, no metrics;
 on uvloop, like actionrelay.
 A pipeline's events/s as a share of this figure says how much of its time
-goes to everything that is not the broker.
+goes to everything that is not the broker. With ``--delay-ms`` each event
+waits that long before its result is published (a sleep standing in for a
+slow API, costing no CPU): what the prefetch and the broker's round trips
+allow against such an API.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from actionrelay.broker.acks import AckBatcher
 from actionrelay.broker.connection import WorkerConnection
 
 
-async def run(amqp_url: str, queue_name: str, prefetch: int) -> None:
+async def run(amqp_url: str, queue_name: str, prefetch: int, delay_seconds: float) -> None:
     connection = WorkerConnection(
         [amqp_url], client_properties={"connection_name": f"benchmark ceiling {queue_name}"}
     )
@@ -45,6 +48,8 @@ async def run(amqp_url: str, queue_name: str, prefetch: int) -> None:
         async def answer(message: AbstractIncomingMessage) -> None:
             tag = message.delivery_tag or 0
             acks.delivered(tag)
+            if delay_seconds:
+                await asyncio.sleep(delay_seconds)
             event_id = orjson.loads(message.body).get("event_id")
             await amqp.basic_publish(
                 orjson.dumps({"event_id": event_id, "status": "success"}),
@@ -75,9 +80,10 @@ def main() -> None:
     parser.add_argument("--queue", required=True, help="Step events queue (already declared).")
     parser.add_argument("--prefetch", type=int, default=256)
     parser.add_argument("--target-url", default=None, help="Ignored: no HTTP here.")
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="Wait per event (no CPU).")
     args = parser.parse_args()
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(run(args.amqp_url, args.queue, args.prefetch))
+        runner.run(run(args.amqp_url, args.queue, args.prefetch, args.delay_ms / 1000))
 
 
 if __name__ == "__main__":

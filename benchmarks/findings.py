@@ -94,37 +94,42 @@ def latency_rows(outcome: Outcome, runs: dict[str, RunStats]) -> list[Row]:
     ]
 
 
+def ceiling_rows(runs: dict[str, RunStats], what: str, found: Findings) -> str:
+    """The broker-only ceiling's row and every pipeline's share of it; the verdict's words."""
+    ceiling = runs.get("ceiling")
+    if ceiling is None:
+        return ""
+    found.rows.append(
+        Row(
+            f"  broker-only ceiling (consume + confirmed publish, {what})",
+            actionrelay=f"{ceiling.events_per_s:.0f}",
+            rss=f"{ceiling.peak_rss_mb:.1f}",
+            cpu=f"{ceiling.cpu_us_per_event:.0f}",
+        )
+    )
+    found.rows.append(
+        value_row(
+            "  % of the ceiling", runs, lambda s: 100 * s.events_per_s / ceiling.events_per_s,
+            ".0f",
+        )
+    )  # fmt: skip
+    relay = runs["actionrelay"]
+    return (
+        f"; {100 * relay.events_per_s / ceiling.events_per_s:.0f} % of the broker-only "
+        f"ceiling ({ceiling.events_per_s:.0f}/s, {what})"
+    )
+
+
 def fast(outcome: Outcome, _: dict[str, Outcome], found: Findings) -> None:
     runs = medians(outcome)
     relay, bare, peer = runs["actionrelay"], runs["reference"], runs["faststream"]
     found.rows.append(throughput_row(f"{outcome.scenario.title}: events/s", runs))
     found.rows += latency_rows(outcome, runs)
-    ceiling = runs.get("ceiling")
-    if ceiling is not None:
-        found.rows.append(
-            Row(
-                "  broker-only ceiling (consume + confirmed publish, no HTTP)",
-                actionrelay=f"{ceiling.events_per_s:.0f}",
-                rss=f"{ceiling.peak_rss_mb:.1f}",
-                cpu=f"{ceiling.cpu_us_per_event:.0f}",
-            )
-        )
-        found.rows.append(
-            value_row(
-                "  % of the ceiling", runs, lambda s: 100 * s.events_per_s / ceiling.events_per_s,
-                ".0f",
-            )
-        )  # fmt: skip
+    share = ceiling_rows(runs, "no HTTP", found)
     to_bare, to_peer = (
         relay.events_per_s / bare.events_per_s,
         relay.events_per_s / peer.events_per_s,
     )
-    share = ""
-    if ceiling is not None:
-        share = (
-            f"; {100 * relay.events_per_s / ceiling.events_per_s:.0f} % of the broker-only "
-            f"ceiling ({ceiling.events_per_s:.0f}/s)"
-        )
     found.verdicts.append(
         f"fast: actionrelay / bare loop = {to_bare:.2f}, / FastStream = {to_peer:.2f}, median of "
         f"{outcome.scenario.rounds} alternating rounds (target >= {PEER_RATIO} each): "
@@ -152,9 +157,11 @@ def slow(outcome: Outcome, by_key: dict[str, Outcome], found: Findings) -> None:
     else:
         verdict, figure = "(run with fast for the verdict)", ""
     found.rows += latency_rows(outcome, runs)
+    ceiling = ceiling_rows(runs, f"a {spec.delay_ms:g} ms sleep for the call", found)
     found.verdicts.append(
         f"slow: actionrelay {runs['actionrelay'].events_per_s:.0f}/s = {figure} {verdict}; "
-        f"in-flight bound {in_flight:.0f}/s; bare loop {runs['reference'].events_per_s:.0f}/s, "
+        f"in-flight bound {in_flight:.0f}/s{ceiling}; bare loop "
+        f"{runs['reference'].events_per_s:.0f}/s, "
         f"FastStream {runs['faststream'].events_per_s:.0f}/s"
     )
 

@@ -130,6 +130,7 @@ class Bench:
             self.actions_dir,
             self.lab.worker_env,
             self.lab.profile,
+            spec.delay_ms,
         )
         log_path = self.workdir / f"{pipeline}-{names.suffix}.log"
         try:

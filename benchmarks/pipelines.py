@@ -106,6 +106,7 @@ class Launch:
     actions_dir: Path
     worker_env: tuple[str, ...] = ()
     profile: bool = False
+    delay_ms: float = 0.0  # the target's; the ceiling sleeps as long instead of calling
 
 
 @dataclass
@@ -180,6 +181,8 @@ def pipeline_command(
         command = [str(HERE / SCRIPTS[names.pipeline]), "--amqp-url", launch.amqp_url]
         command += ["--queue", names.request_queue, "--prefetch", str(launch.prefetch)]
         command += ["--target-url", launch.target_url]
+        if names.pipeline == "ceiling":
+            command += ["--delay-ms", str(launch.delay_ms)]
     else:
         command = [str(VENV_BIN / "actionrelay"), "run"]
         port = free_port()

@@ -1,7 +1,7 @@
 """The scenarios of issues 7 and 17, run one after the other by ``run.py --all``.
 
 Every scenario runs its pipelines (the bare loop, FastStream, actionrelay; the
-broker-only ceiling in the fast one) on the same broker and the same target
+broker-only ceiling in the fast and slow ones) on the same broker and the same target
 API, the order alternating between rounds; scale-out scenarios run each
 pipeline with one process and with two on one queue. The memory scenario also
 reads each pipeline's RSS at rest, consuming an empty queue. ``findings.py``
@@ -68,6 +68,7 @@ def suite(*, quick: bool = False) -> list[Scenario]:
             "2 slow endpoint (200 ms), prefetch 1000",
             RunSpec(events=20_000 // n, prefetch=1000, delay_ms=200, latency_events=1000 // n),
             rounds(3),
+            pipelines=("reference", "faststream", "ceiling", "actionrelay"),
         ),
         Scenario(
             "memory",
