@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from aio_pika.abc import AbstractIncomingMessage
 
 from actionrelay.broker.attempt import (
     Attempt,
@@ -29,6 +28,7 @@ from actionrelay.broker.attempt import (
     trace_headers,
 )
 from actionrelay.broker.broker import Broker
+from actionrelay.broker.delivery import Incoming
 from actionrelay.broker.settle import Settler
 from actionrelay.catalog.loader import Catalog
 from actionrelay.core import retry
@@ -134,12 +134,10 @@ class Worker:
         self.gate.limits.close()
         log.info("worker.stopped")
 
-    async def _on_held_message(self, message: AbstractIncomingMessage) -> None:
+    async def _on_held_message(self, message: Incoming) -> None:
         await self._receive(message, held_since(message.headers))
 
-    async def _receive(
-        self, message: AbstractIncomingMessage, held_since: float | None = None
-    ) -> None:
+    async def _receive(self, message: Incoming, held_since: float | None = None) -> None:
         self.settler.delivered(message)
         task = asyncio.current_task()
         assert task is not None
@@ -153,7 +151,7 @@ class Worker:
             self._calling.discard(task)
             self.metrics.in_flight.dec()
 
-    async def _handle(self, message: AbstractIncomingMessage, held_since: float | None) -> None:
+    async def _handle(self, message: Incoming, held_since: float | None) -> None:
         now = datetime.now(UTC)
         attempt = Attempt(message, retry.RetryState.from_headers(message.headers, now))
         attempt.held_since = held_since

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from aio_pika.abc import AbstractIncomingMessage
 
+from actionrelay.broker.delivery import Incoming
 from actionrelay.broker.topology import HELD_SINCE
 from actionrelay.core import retry
 from actionrelay.core.action import HEADER_VALUE, ActionDefinition
@@ -51,7 +51,7 @@ class Fate(enum.Enum):
 class Attempt:
     """Everything known about one delivery of a step event."""
 
-    message: AbstractIncomingMessage
+    message: Incoming
     state: retry.RetryState
     event: StepEvent | None = None
     action: ActionDefinition | None = None
@@ -72,7 +72,7 @@ class Attempt:
         return None
 
 
-def trace_headers(message: AbstractIncomingMessage) -> dict[str, str]:
+def trace_headers(message: Incoming) -> dict[str, str]:
     """W3C trace context of the step event, carried to the call and to the result."""
     headers = message.headers or {}
     out = {}
@@ -93,18 +93,18 @@ def held_since(headers: Mapping[str, Any] | None) -> float:
     return time.time()
 
 
-def addressable(message: AbstractIncomingMessage, result: ActionResult) -> bool:
+def addressable(message: Incoming, result: ActionResult) -> bool:
     return bool(result.event_id or message.reply_to or message.correlation_id or message.message_id)
 
 
-def result_message_id(message: AbstractIncomingMessage, result: ActionResult) -> str | None:
+def result_message_id(message: Incoming, result: ActionResult) -> str | None:
     """``<event_id>.result``, else the event's message_id or correlation_id with
     ``.result`` (hashed when too long for AMQP); None leaves it to aiormq (random)."""
     key = result.event_id or message.message_id or message.correlation_id
     return amqp_id(key, ".result") if key else None
 
 
-def correlation_id(message: AbstractIncomingMessage, result: ActionResult) -> str | None:
+def correlation_id(message: Incoming, result: ActionResult) -> str | None:
     """The result's correlation_id: the event's, else its message_id, else its event_id
     (hashed when too long for AMQP, see ``event.amqp_id``)."""
     if message.correlation_id or message.message_id:

@@ -16,7 +16,6 @@ import aiormq
 import structlog
 from aio_pika.abc import (
     AbstractChannel,
-    AbstractIncomingMessage,
     AbstractQueue,
     AbstractRobustConnection,
     DeliveryMode,
@@ -29,6 +28,7 @@ from actionrelay.broker.connection import (
     failover_order,
 )
 from actionrelay.broker.copies import copy_message, copy_with
+from actionrelay.broker.delivery import Delivery, Incoming, WorkerQueue
 from actionrelay.broker.topology import HELD_SINCE, Topology, result_routing_key
 from actionrelay.core.deadletter import DEAD_LETTER_HEADER_PREFIX
 from actionrelay.core.delay import UNIT_MS
@@ -46,6 +46,13 @@ class BrokerUnavailable(ActionRelayError):
 
 class Refused(ActionRelayError):
     """RabbitMQ refused a message: returned it (no queue to take it) or nacked it."""
+
+
+def worker_queue(queue: AbstractQueue) -> WorkerQueue:
+    """The queue as declared on the worker's channels, whose consumers get a ``Delivery``."""
+    if not isinstance(queue, WorkerQueue):
+        raise TypeError(f"{queue!r} was not declared on a WorkerConnection's channel")
+    return queue
 
 
 class Broker:
@@ -118,15 +125,15 @@ class Broker:
             raise RuntimeError("Broker is not connected")
         return self._channel
 
-    async def consume(self, callback: Callable[[AbstractIncomingMessage], Awaitable[None]]) -> None:
-        queue = self.topology.queues[self.settings.request_queue]
+    async def consume(self, callback: Callable[[Delivery], Awaitable[None]]) -> None:
+        queue = worker_queue(self.topology.queues[self.settings.request_queue])
         self._consumer_tag = await queue.consume(callback)
 
     async def start_consuming(
         self,
         throttled: Iterable[EndpointConfig],
-        on_held: Callable[[AbstractIncomingMessage], Awaitable[None]],
-        on_request: Callable[[AbstractIncomingMessage], Awaitable[None]],
+        on_held: Callable[[Delivery], Awaitable[None]],
+        on_request: Callable[[Delivery], Awaitable[None]],
         attempts: int = 8,
     ) -> None:
         """Holding queues first, then the request queue.
@@ -154,7 +161,7 @@ class Broker:
     async def consume_holding(
         self,
         endpoint: EndpointConfig,
-        callback: Callable[[AbstractIncomingMessage], Awaitable[None]],
+        callback: Callable[[Delivery], Awaitable[None]],
     ) -> None:
         """Consume a holding queue on its own channel, a few events at a time.
 
@@ -168,14 +175,14 @@ class Broker:
             1, min(self.settings.prefetch, math.ceil(endpoint.throttling.max_per_second * 2))
         )
         await channel.set_qos(prefetch_count=prefetch)
-        queue = await self.topology.declare_holding_queue(channel, endpoint)
+        queue = worker_queue(await self.topology.declare_holding_queue(channel, endpoint))
         tag = await queue.consume(callback)
         self._holding.append((channel, queue, tag))
         self._holding_keys.add(endpoint.key)
 
     async def publish_holding(
         self,
-        incoming: AbstractIncomingMessage,
+        incoming: Incoming,
         endpoint: EndpointConfig,
         headers: Mapping[str, Any],
     ) -> None:
@@ -275,7 +282,7 @@ class Broker:
             raise Refused(f"RabbitMQ nacked it (routing key {routing_key!r})") from exc
 
     async def publish_retry(
-        self, incoming: AbstractIncomingMessage, delay_seconds: float, headers: Mapping[str, Any]
+        self, incoming: Incoming, delay_seconds: float, headers: Mapping[str, Any]
     ) -> int:
         """Send a copy of the event down the delay ladder; returns the wait in ms."""
         ladder = self.topology.ladder
@@ -288,7 +295,7 @@ class Broker:
 
     async def dead_letter(
         self,
-        incoming: AbstractIncomingMessage,
+        incoming: Incoming,
         metadata: Mapping[str, Any],
         *,
         keep_headers: bool = True,

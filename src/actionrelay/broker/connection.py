@@ -38,6 +38,8 @@ import aiormq
 from aio_pika.abc import AbstractConnection
 from yarl import URL
 
+from actionrelay.broker.delivery import WorkerQueue
+
 RECONNECT_INTERVAL_SECONDS = 1.0
 
 # The exceptions that mean "the connection or channel went away"; nothing broader.
@@ -63,7 +65,10 @@ def lift_size_limit(queue: asyncio.Queue[Any]) -> None:
 
 
 class WorkerChannel(aio_pika.RobustChannel):
-    """A channel whose inbound frame queue is unbounded, also once reopened."""
+    """A channel whose inbound frame queue is unbounded, also once reopened, and
+    whose queues hand their consumers a ``Delivery`` (broker/delivery.py)."""
+
+    QUEUE_CLASS = WorkerQueue
 
     async def _on_open(self) -> None:
         # Before aio-pika restores the consumers: the first deliveries find it unbounded.

@@ -6,12 +6,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractIncomingMessage, DeliveryMode
+from aio_pika.abc import DeliveryMode
 
+from actionrelay.broker.delivery import Incoming
 from actionrelay.core.deadletter import BROKER_HEADERS
 
 
-def copy_with(incoming: AbstractIncomingMessage, headers: Mapping[str, Any]) -> aio_pika.Message:
+def copy_with(incoming: Incoming, headers: Mapping[str, Any]) -> aio_pika.Message:
     """The same event with ``headers`` added (None values removed), persistent.
 
     RabbitMQ's own dead-lettering headers are left out: a copy is a new
@@ -28,7 +29,7 @@ def copy_with(incoming: AbstractIncomingMessage, headers: Mapping[str, Any]) -> 
     return copy_message(incoming, merged)
 
 
-def copy_message(incoming: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika.Message:
+def copy_message(incoming: Incoming, headers: dict[str, Any]) -> aio_pika.Message:
     """The original body and properties with ``headers``, persistent.
 
     ``expiration`` and ``user_id`` are not copied: the first could drop the copy

@@ -10,7 +10,6 @@ import time
 
 import aiormq
 import structlog
-from aio_pika.abc import AbstractIncomingMessage
 from yarl import URL
 
 from actionrelay.broker.acks import AckBatcher
@@ -29,6 +28,7 @@ from actionrelay.broker.attempt import (
 )
 from actionrelay.broker.broker import Broker, Refused
 from actionrelay.broker.connection import CONNECTION_ERRORS
+from actionrelay.broker.delivery import Incoming
 from actionrelay.core.errors import StepFailure
 from actionrelay.core.event import ActionResult
 from actionrelay.limits.endpoint import EndpointConfig
@@ -45,7 +45,7 @@ class Settler:
         self._settings = settings
         self._batchers: dict[int, AckBatcher] = {}
 
-    def delivered(self, message: AbstractIncomingMessage) -> None:
+    def delivered(self, message: Incoming) -> None:
         """Call in delivery order, as each message arrives."""
         self._acks(message).delivered(message.delivery_tag or 0)
 
@@ -54,7 +54,7 @@ class Settler:
         for batcher in self._batchers.values():
             await batcher.drain()
 
-    def _acks(self, message: AbstractIncomingMessage) -> AckBatcher:
+    def _acks(self, message: Incoming) -> AckBatcher:
         """The ack batcher of the message's channel (a reconnect brings a new one)."""
         channel = message.channel
         batcher = self._batchers.get(id(channel))
@@ -169,7 +169,7 @@ class Settler:
         )
 
 
-def _channel_open(message: AbstractIncomingMessage) -> bool:
+def _channel_open(message: Incoming) -> bool:
     """Whether the delivery's own channel is open (aio-pika raises once it closed)."""
     try:
         return not message.channel.is_closed
@@ -177,7 +177,7 @@ def _channel_open(message: AbstractIncomingMessage) -> bool:
         return False
 
 
-async def _requeue(message: AbstractIncomingMessage) -> None:
+async def _requeue(message: Incoming) -> None:
     try:
         await message.nack(requeue=True)
     except CONNECTION_ERRORS:
