@@ -19,7 +19,6 @@ allow against such an API.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import signal
 from typing import cast
@@ -32,6 +31,7 @@ from pamqp.commands import Basic
 
 from actionrelay.broker.acks import AckBatcher
 from actionrelay.broker.connection import WorkerConnection
+from peer_args import pipeline_parser
 
 
 async def run(amqp_url: str, queue_name: str, prefetch: int, delay_seconds: float) -> None:
@@ -75,11 +75,7 @@ async def run(amqp_url: str, queue_name: str, prefetch: int, delay_seconds: floa
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--amqp-url", default="amqp://guest:guest@127.0.0.1:5672/")
-    parser.add_argument("--queue", required=True, help="Step events queue (already declared).")
-    parser.add_argument("--prefetch", type=int, default=256)
-    parser.add_argument("--target-url", default=None, help="Ignored: no HTTP here.")
+    parser = pipeline_parser(__doc__, calls_target=False)
     parser.add_argument("--delay-ms", type=float, default=0.0, help="Wait per event (no CPU).")
     args = parser.parse_args()
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

@@ -11,7 +11,6 @@ No per-event log line (FastStream's own logger is at WARNING). SIGTERM stops it.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import signal
@@ -21,6 +20,8 @@ import aiohttp
 import orjson
 from faststream.rabbit import Channel, RabbitBroker, RabbitMessage, RabbitQueue
 from pydantic import BaseModel, Field
+
+from peer_args import pipeline_parser
 
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 
@@ -85,12 +86,7 @@ async def run(url: str, queue: str, prefetch: int, target: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--amqp-url", default="amqp://guest:guest@127.0.0.1:5672/")
-    parser.add_argument("--queue", required=True, help="Step events queue (already declared).")
-    parser.add_argument("--prefetch", type=int, default=256)
-    parser.add_argument("--target-url", required=True, help="Where to POST each event's params.")
-    args = parser.parse_args()
+    args = pipeline_parser(__doc__).parse_args()
     asyncio.run(run(args.amqp_url, args.queue, args.prefetch, args.target_url))
 
 

@@ -11,7 +11,6 @@ consuming, lets in-flight messages finish for a few seconds and closes.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import signal
 from typing import Any
@@ -20,6 +19,8 @@ import aio_pika
 import aiohttp
 import orjson
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, DeliveryMode
+
+from peer_args import pipeline_parser
 
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 GRACE_SECONDS = 5.0
@@ -89,12 +90,7 @@ async def run(amqp_url: str, queue_name: str, prefetch: int, url: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--amqp-url", default="amqp://guest:guest@127.0.0.1:5672/")
-    parser.add_argument("--queue", required=True, help="Step events queue (already declared).")
-    parser.add_argument("--prefetch", type=int, default=256)
-    parser.add_argument("--target-url", required=True, help="Where to POST each event's params.")
-    args = parser.parse_args()
+    args = pipeline_parser(__doc__).parse_args()
     asyncio.run(run(args.amqp_url, args.queue, args.prefetch, args.target_url))
 
 
