@@ -26,11 +26,11 @@ from typing import cast
 import aiormq
 import orjson
 import uvloop
-from aio_pika.abc import AbstractIncomingMessage
 from pamqp.commands import Basic
 
 from actionrelay.broker.acks import AckBatcher
 from actionrelay.broker.connection import WorkerConnection
+from actionrelay.broker.delivery import Delivery, WorkerQueue
 from peer_args import pipeline_parser
 
 
@@ -45,7 +45,7 @@ async def run(amqp_url: str, queue_name: str, prefetch: int, delay_seconds: floa
         amqp = cast(aiormq.Channel, await channel.get_underlay_channel())
         acks = AckBatcher(amqp)
 
-        async def answer(message: AbstractIncomingMessage) -> None:
+        async def answer(message: Delivery) -> None:
             tag = message.delivery_tag or 0
             acks.delivered(tag)
             if delay_seconds:
@@ -64,6 +64,7 @@ async def run(amqp_url: str, queue_name: str, prefetch: int, delay_seconds: floa
             acks.settle(tag)
 
         queue = await channel.get_queue(queue_name, ensure=True)
+        assert isinstance(queue, WorkerQueue)  # a WorkerConnection's: it hands out a Delivery
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

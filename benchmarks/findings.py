@@ -94,8 +94,9 @@ def latency_rows(outcome: Outcome, runs: dict[str, RunStats]) -> list[Row]:
     ]
 
 
-def ceiling_rows(runs: dict[str, RunStats], what: str, found: Findings) -> str:
-    """The broker-only ceiling's row and every pipeline's share of it; the verdict's words."""
+def add_ceiling_rows(runs: dict[str, RunStats], what: str, found: Findings) -> str:
+    """Add the broker-only ceiling's row and every pipeline's share of it; returns the
+    verdict's words on actionrelay's share (empty without a ceiling run)."""
     ceiling = runs.get("ceiling")
     if ceiling is None:
         return ""
@@ -125,7 +126,7 @@ def fast(outcome: Outcome, _: dict[str, Outcome], found: Findings) -> None:
     relay, bare, peer = runs["actionrelay"], runs["reference"], runs["faststream"]
     found.rows.append(throughput_row(f"{outcome.scenario.title}: events/s", runs))
     found.rows += latency_rows(outcome, runs)
-    share = ceiling_rows(runs, "no HTTP", found)
+    share = add_ceiling_rows(runs, "no HTTP", found)
     to_bare, to_peer = (
         relay.events_per_s / bare.events_per_s,
         relay.events_per_s / peer.events_per_s,
@@ -157,10 +158,10 @@ def slow(outcome: Outcome, by_key: dict[str, Outcome], found: Findings) -> None:
     else:
         verdict, figure = "(run with fast for the verdict)", ""
     found.rows += latency_rows(outcome, runs)
-    ceiling = ceiling_rows(runs, f"a {spec.delay_ms:g} ms sleep for the call", found)
+    of_ceiling = add_ceiling_rows(runs, f"a {spec.delay_ms:g} ms sleep for the call", found)
     found.verdicts.append(
         f"slow: actionrelay {runs['actionrelay'].events_per_s:.0f}/s = {figure} {verdict}; "
-        f"in-flight bound {in_flight:.0f}/s{ceiling}; bare loop "
+        f"in-flight bound {in_flight:.0f}/s{of_ceiling}; bare loop "
         f"{runs['reference'].events_per_s:.0f}/s, "
         f"FastStream {runs['faststream'].events_per_s:.0f}/s"
     )

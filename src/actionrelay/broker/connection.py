@@ -65,8 +65,10 @@ def lift_size_limit(queue: asyncio.Queue[Any]) -> None:
 
 
 class WorkerChannel(aio_pika.RobustChannel):
-    """A channel whose inbound frame queue is unbounded, also once reopened, and
-    whose queues hand their consumers a ``Delivery`` (broker/delivery.py)."""
+    """A channel whose inbound frame queue is unbounded, also once reopened.
+
+    Its queues hand their consumers a ``Delivery`` (broker/delivery.py).
+    """
 
     QUEUE_CLASS = WorkerQueue
 

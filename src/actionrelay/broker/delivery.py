@@ -8,7 +8,12 @@ queues (``WorkerQueue``, made by the worker's channels) give the callback a
 ``Delivery`` instead: the same fields, read from the frame aiormq decoded, in
 aiormq's task. One task and one small object per event, in CPU and in memory
 (docs/performance.md). Reconnects are aio-pika's: a ``WorkerQueue`` registers
-its consumers where ``RobustQueue`` restores them.
+its consumers where ``RobustQueue`` restores them after a reconnect. A
+consumer that RabbitMQ cancels while the channel stays open (its queue was
+deleted) is brought back by aio-pika's own ``Queue.consume``, which hands the
+worker ``IncomingMessage``s again until the next reconnect: both are
+``Incoming``, so only the saving is lost
+(tests/integration/broker/test_resilience.py).
 
 ``Incoming`` is what the rest of actionrelay reads from a received message;
 a ``Delivery`` and aio-pika's ``IncomingMessage`` (the dlq tools read with
@@ -82,17 +87,18 @@ class Delivery:
     def __repr__(self) -> str:
         return f"<Delivery tag={self.delivery_tag} message_id={self.message_id!r}>"
 
+    # An empty string reads as None, as aio-pika reads it.
     @property
     def correlation_id(self) -> str | None:
-        return self._message.header.properties.correlation_id
+        return self._message.header.properties.correlation_id or None
 
     @property
     def reply_to(self) -> str | None:
-        return self._message.header.properties.reply_to
+        return self._message.header.properties.reply_to or None
 
     @property
     def message_id(self) -> str | None:
-        return self._message.header.properties.message_id
+        return self._message.header.properties.message_id or None
 
     @property
     def content_type(self) -> str | None:
@@ -112,11 +118,11 @@ class Delivery:
 
     @property
     def type(self) -> str | None:
-        return self._message.header.properties.message_type
+        return self._message.header.properties.message_type or None
 
     @property
     def app_id(self) -> str | None:
-        return self._message.header.properties.app_id
+        return self._message.header.properties.app_id or None
 
     @property
     def channel(self) -> aiormq.abc.AbstractChannel:
@@ -127,12 +133,15 @@ class Delivery:
         return channel
 
     async def ack(self, multiple: bool = False) -> None:
-        assert self.delivery_tag is not None
-        await self.channel.basic_ack(self.delivery_tag, multiple=multiple)
+        await self.channel.basic_ack(self._tag(), multiple=multiple)
 
     async def nack(self, multiple: bool = False, requeue: bool = True) -> None:
-        assert self.delivery_tag is not None
-        await self.channel.basic_nack(self.delivery_tag, multiple=multiple, requeue=requeue)
+        await self.channel.basic_nack(self._tag(), multiple=multiple, requeue=requeue)
+
+    def _tag(self) -> int:
+        if self.delivery_tag is None:  # only a basic.get-empty has none; a consumer never
+            raise RuntimeError(f"{self!r} has no delivery tag to settle")
+        return self.delivery_tag
 
 
 async def _deliver(
@@ -154,6 +163,8 @@ class WorkerQueue(aio_pika.RobustQueue):
         timeout: float | None = None,  # noqa: ASYNC109 - RobustQueue.consume's signature
         robust: bool = True,
     ) -> ConsumerTag:
+        if no_ack:  # the worker settles every delivery itself, after its outcome is confirmed
+            raise ValueError(f"{self.name}: a WorkerQueue consumes with acks, not no_ack")
         channel = await self.channel.get_underlay_channel()
         answer = await channel.basic_consume(
             queue=self.name,
@@ -165,7 +176,7 @@ class WorkerQueue(aio_pika.RobustQueue):
             timeout=timeout,
         )
         if answer.consumer_tag is None:
-            raise aiormq.exceptions.AMQPError(f"RabbitMQ named no consumer tag for {self.name}")
+            raise RuntimeError(f"RabbitMQ named no consumer tag for {self.name}")
         if robust:  # where RobustQueue.restore finds it after a reconnect
             self._consumers[answer.consumer_tag] = {
                 "callback": callback,

@@ -8,9 +8,12 @@ from typing import Any, cast
 
 import aio_pika
 import aiormq
+import pytest
 import yaml
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
+from actionrelay.broker.broker import worker_queue
+from actionrelay.broker.delivery import Delivery, Incoming
 from actionrelay.broker.topology import Topology
 from actionrelay.core.event import ActionResult
 from actionrelay.limits.endpoint import EndpointConfig
@@ -109,3 +112,49 @@ async def test_frame_queues_stay_unbounded_after_a_reconnect(harness: WorkerHarn
         EndpointConfig.model_validate(throttled)
     )
     await harness.channel.queue_delete(holding_queue)
+
+
+def received_types(worker: Worker) -> list[str]:
+    """The type of every message the worker receives from now on, in order."""
+    seen: list[str] = []
+    delivered = worker.settler.delivered
+
+    def spy(message: Incoming) -> None:
+        seen.append(type(message).__name__)
+        delivered(message)
+
+    worker.settler.delivered = spy  # type: ignore[method-assign]
+    return seen
+
+
+async def test_the_worker_receives_a_delivery_also_after_a_reconnect(
+    harness: WorkerHarness,
+) -> None:
+    harness.action({"name": "notify", "body": {"id": {"$var": "id", "type": "string"}}})
+    worker = await harness.start_worker()
+    await eventually(lambda: worker.broker.not_ready_reason() is None, "worker consuming")
+    seen = received_types(worker)
+    await harness.publish({"event_id": "before", "action": "notify", "params": {"id": "1"}})
+    await harness.results(1)
+
+    before = await underlay(worker.broker.channel)
+    await asyncio.to_thread(close_connection, f"worker {worker.settings.worker_id}")
+    await eventually(lambda: before.is_closed, "the old channel closed")
+    await eventually(lambda: worker.broker.not_ready_reason() is None, "worker ready again", 30)
+    await harness.publish({"event_id": "after", "action": "notify", "params": {"id": "2"}})
+    [after] = await harness.results(1, timeout=20)
+
+    assert after["status"] == "success"
+    assert seen == ["Delivery", "Delivery"]
+
+
+async def test_a_worker_queue_refuses_to_consume_without_acks(harness: WorkerHarness) -> None:
+    harness.action({"name": "notify", "body": {}})
+    worker = await harness.start_worker()
+    queue = worker_queue(worker.broker.topology.queues[harness.settings.request_queue])
+
+    async def ignore(_message: Delivery) -> None:
+        return None
+
+    with pytest.raises(ValueError, match="consumes with acks"):
+        await queue.consume(ignore, no_ack=True)

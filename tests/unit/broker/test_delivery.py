@@ -57,7 +57,14 @@ FULL = Basic.Properties(
 )
 
 
-@pytest.mark.parametrize("properties", [FULL, Basic.Properties()], ids=["all set", "none set"])
+EMPTY_STRINGS = Basic.Properties(
+    correlation_id="", reply_to="", message_id="", message_type="", app_id="", content_type=""
+)
+
+
+@pytest.mark.parametrize(
+    "properties", [FULL, Basic.Properties(), EMPTY_STRINGS], ids=["all set", "none set", "empty"]
+)
 @pytest.mark.parametrize("redelivered", [False, True])
 def test_a_delivery_reads_every_field_as_aio_pikas_incoming_message_does(
     properties: Basic.Properties, redelivered: bool
