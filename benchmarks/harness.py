@@ -149,7 +149,9 @@ class Bench:
         names = Names(pipeline)
         self.lab.suffixes.append(names.suffix)
         spec = RunSpec(events=1, prefetch=prefetch, delay_ms=0)
-        launch = Launch(self.lab.amqp_url, prefetch, self.target.url, self.actions_dir)
+        launch = Launch(
+            self.lab.amqp_url, prefetch, self.target.url, self.actions_dir, self.lab.worker_env
+        )
         log_path = self.workdir / f"{pipeline}-{names.suffix}-rest.log"
         connection = await self.lab.live_connection()
         try:
