@@ -55,7 +55,11 @@ def run_loop(main: Coroutine[Any, Any, None], kind: str = "auto") -> None:
             import uvloop
         except ImportError:
             if kind == "uvloop":
-                message = "ACTIONRELAY_EVENT_LOOP=uvloop but uvloop is not installed"
+                main.close()  # never awaited: close it so Python does not warn at exit
+                message = (
+                    "ACTIONRELAY_EVENT_LOOP=uvloop but uvloop is not installed: "
+                    "install it (pip install uvloop) or set ACTIONRELAY_EVENT_LOOP=auto"
+                )
                 raise click.UsageError(message) from None
         else:
             factory = uvloop.new_event_loop

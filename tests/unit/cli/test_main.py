@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
-from actionrelay.cli.main import main
+from actionrelay.cli.main import main, run_loop
 from actionrelay.settings import Settings
 
 
@@ -63,3 +66,43 @@ def test_a_worker_process_loads_only_what_its_configuration_uses() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+async def loop_of() -> type[asyncio.AbstractEventLoop]:
+    return type(asyncio.get_running_loop())
+
+
+def loop_run_by(kind: str) -> str:
+    seen: list[type[asyncio.AbstractEventLoop]] = []
+
+    async def record() -> None:
+        seen.append(await loop_of())
+
+    run_loop(record(), kind)
+    [loop_type] = seen
+    return loop_type.__module__.split(".")[0]
+
+
+@pytest.mark.parametrize(("kind", "module"), [("auto", "uvloop"), ("uvloop", "uvloop")])
+def test_uvloop_runs_the_worker_when_installed(kind: str, module: str) -> None:
+    pytest.importorskip("uvloop")
+    assert loop_run_by(kind) == module
+
+
+def test_asyncio_loop_is_used_when_asked() -> None:
+    assert loop_run_by("asyncio") == "asyncio"
+
+
+def test_auto_falls_back_to_asyncio_without_uvloop(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # import uvloop now raises ImportError
+    assert loop_run_by("auto") == "asyncio"
+
+
+def test_uvloop_asked_but_missing_is_a_usage_error_that_closes_the_coroutine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvloop", None)
+    coroutine = asyncio.sleep(0)
+    with pytest.raises(click.UsageError, match="pip install uvloop"):
+        run_loop(coroutine, "uvloop")
+    assert inspect.getcoroutinestate(coroutine) == inspect.CORO_CLOSED
