@@ -223,7 +223,9 @@ class WorkerHarness:
             await broker.close()
         self._workers.clear()
 
-    async def spawn_worker(self, **overrides: Any) -> asyncio.subprocess.Process:
+    async def spawn_worker(
+        self, *, extra_env: dict[str, str] | None = None, **overrides: Any
+    ) -> asyncio.subprocess.Process:
         """A worker in its own process (``python -m actionrelay run``)."""
         await self.declare()
         settings = self.settings.model_copy(update=overrides)
@@ -232,7 +234,7 @@ class WorkerHarness:
             "-m",
             "actionrelay",
             "run",
-            env=worker_env(settings),
+            env=worker_env(settings) | (extra_env or {}),
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
