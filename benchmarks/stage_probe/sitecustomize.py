@@ -13,10 +13,12 @@ stage took (mean, median, 95th percentile, in ms):
 - ``confirmed -> ack on socket``: from the confirm to the ack frame written;
 - ``whole cycle``: from the delivery to the ack;
 
-and the event loop's lag (how late a 10 ms timer fires), which is what every
-stage waits on when the process is busy. Events are keyed by (channel, delivery
-tag), as the broker keys them. Any other command, or no STAGE_PROBE_OUT, leaves
-the process untouched. Not part of actionrelay: it wraps a few of its methods.
+the ack frames sent (multiple, and single ones for stragglers), the garbage
+collector's runs and time, and the event loop's lag (how late a 10 ms timer
+fires), which is what every stage waits on when the process is busy. Events are
+keyed by (channel, delivery tag), as the broker keys them. Any other command, or
+no STAGE_PROBE_OUT, leaves the process untouched. Not part of actionrelay: it
+wraps a few of its methods.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextvars
+import gc
 import os
 import statistics
 import sys
@@ -51,6 +54,10 @@ class StageProbe:
     done: list[dict[str, float]] = field(default_factory=list)
     lags: list[float] = field(default_factory=list)
     watcher: asyncio.Task[None] | None = None
+    frames: dict[bool, int] = field(default_factory=lambda: {True: 0, False: 0})  # by multiple
+    gc_seconds: float = 0.0
+    gc_collections: int = 0
+    _gc_started: float = 0.0
     current: contextvars.ContextVar[tuple[int, int] | None] = field(
         default_factory=lambda: contextvars.ContextVar("stage_probe_key", default=None)
     )
@@ -73,6 +80,7 @@ class StageProbe:
     def acked(self, channel: object, tag: int, multiple: bool) -> None:
         """An ack frame is out: it settles ``tag`` and, if multiple, each confirmed one below."""
         now, channel_id = time.monotonic(), id(channel)
+        self.frames[multiple] += 1
         if multiple:
             keys = [k for k, s in self.open.items() if k[0] == channel_id and k[1] <= tag]
             keys = [k for k in keys if "confirmed" in self.open[k]]
@@ -83,6 +91,13 @@ class StageProbe:
             stamps["acked"] = now
             self.done.append(stamps)
 
+    def on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            self.gc_seconds += time.perf_counter() - self._gc_started
+            self.gc_collections += 1
+
     async def watch_lag(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
@@ -92,6 +107,10 @@ class StageProbe:
 
     def table(self) -> str:
         lines = [f"events settled with an ack: {len(self.done)}; still open: {len(self.open)}"]
+        lines.append(
+            f"ack frames: {self.frames[True]} multiple, {self.frames[False]} single; "
+            f"garbage collector: {self.gc_collections} runs, {self.gc_seconds * 1000:.0f} ms"
+        )
         lines.append(f"{'stage':<28} {'mean ms':>9} {'median':>9} {'p95':>9}")
         for name, start, end in STAGES:
             spans = [(s[end] - s[start]) * 1000 for s in self.done if start in s and end in s]
@@ -161,6 +180,7 @@ def install(out: Path) -> StageProbe:
     ]
     for owner, name, wrap in wrappers:
         setattr(owner, name, wrap(probe, getattr(owner, name)))
+    gc.callbacks.append(probe.on_gc)
     atexit.register(lambda: out.write_text(probe.table()))
     return probe
 

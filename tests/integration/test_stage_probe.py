@@ -20,7 +20,7 @@ CALL_SECONDS = 0.05
 
 def stage_means(table: str) -> dict[str, float]:
     means = {}
-    for line in table.splitlines()[2:]:
+    for line in table.splitlines()[3:]:
         name, mean = re.split(r"\s{2,}", line.strip())[:2]
         means[name] = float(mean)
     return means
@@ -46,6 +46,7 @@ async def test_the_probe_times_every_event_a_worker_settles(
     assert sorted(r["status"] for r in results) == ["invalid"] + ["success"] * 20
     table = out.read_text()
     assert table.startswith("events settled with an ack: 21; still open: 0\n"), table
+    assert re.search(r"^ack frames: \d+ multiple, \d+ single; garbage collector: ", table, re.M)
     means = stage_means(table)
     # Only the 20 called events have a call; it lasts at least the API's delay.
     assert CALL_SECONDS * 1000 <= means["call"] < 10 * CALL_SECONDS * 1000, table
