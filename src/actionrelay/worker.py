@@ -34,8 +34,14 @@ from actionrelay.catalog.loader import Catalog
 from actionrelay.core import retry
 from actionrelay.core.action import ActionDefinition
 from actionrelay.core.errors import DeadlineExpired, HttpStatusError, StepFailure, UnknownAction
-from actionrelay.core.event import ActionResult, check_headers, parse_step_event, salvage_ids
-from actionrelay.core.payload import build_request
+from actionrelay.core.event import (
+    ActionResult,
+    StepRecord,
+    check_headers,
+    parse_step_event,
+    salvage_ids,
+)
+from actionrelay.core.payload import OutboundRequest, build_request
 from actionrelay.core.result import check_status, failure_result, success_result
 from actionrelay.core.secret import Redactor
 from actionrelay.http.client import Endpoint, HttpClient
@@ -144,59 +150,63 @@ class Worker:
         self._in_flight.add(task)
         self._calling.add(task)
         self.metrics.in_flight.inc()
-        try:
-            await self._handle(message, held_since)
+        try:  # one coroutine frame per open call, not two: _decide_fate is plain code
+            now = datetime.now(UTC)
+            attempt = Attempt(message, retry.RetryState.from_headers(message.headers, now))
+            attempt.held_since = held_since
+            try:
+                outcome: ActionResult | Exception = await self._call(attempt)
+            except Exception as exc:  # noqa: BLE001 - every failure has a fate, a bug too
+                outcome = exc
+            fate, delay, failure, hold, result = self._decide_fate(attempt, outcome)
+            self._calling.discard(task)
+            await self.settler.settle(attempt, fate, result, failure, delay, hold)
         finally:
             self._in_flight.discard(task)
             self._calling.discard(task)
             self.metrics.in_flight.dec()
 
-    async def _handle(self, message: Incoming, held_since: float | None) -> None:
-        now = datetime.now(UTC)
-        attempt = Attempt(message, retry.RetryState.from_headers(message.headers, now))
-        attempt.held_since = held_since
-        hold: EndpointConfig | None = None
-        try:
-            result = await self._call(attempt)
-            fate, delay, failure = Fate.DONE, 0.0, None
-        except Park as signal:
-            fate, delay, failure = Fate.PARK, signal.seconds, None
-            result = self._failure_result(attempt, StepFailure(signal.reason))
-        except Hold as signal:
-            fate, delay, failure, hold = Fate.HOLD, 0.0, None, signal.endpoint
+    def _decide_fate(
+        self, attempt: Attempt, outcome: ActionResult | Exception
+    ) -> tuple[Fate, float, StepFailure | None, EndpointConfig | None, ActionResult]:
+        """What becomes of the event, from its call's result or the exception it raised."""
+        if isinstance(outcome, ActionResult):
+            return Fate.DONE, 0.0, None, None, outcome
+        if isinstance(outcome, Park):
+            result = self._failure_result(attempt, StepFailure(outcome.reason))
+            return Fate.PARK, outcome.seconds, None, None, result
+        if isinstance(outcome, Hold):
             result = self._failure_result(attempt, StepFailure("held"))
-        except Capped as exc:
-            self._mask(exc)
-            fate, delay, failure = Fate.DONE, 0.0, None
-            result = self._failure_result(attempt, exc)
-        except StepFailure as exc:
-            failure = exc
-        except Exception as exc:  # a bug must not lose or stall the event
-            log.exception(
-                "worker.internal_error", event_id=attempt.event and attempt.event.event_id
+            return Fate.HOLD, 0.0, None, outcome.endpoint, result
+        if isinstance(outcome, Capped):
+            self._mask(outcome)
+            return Fate.DONE, 0.0, None, None, self._failure_result(attempt, outcome)
+        if isinstance(outcome, StepFailure):
+            failure = outcome
+        else:  # a bug must not lose or stall the event
+            log.error(
+                "worker.internal_error",
+                event_id=attempt.event and attempt.event.event_id,
+                exc_info=outcome,
             )
-            failure = InternalError(f"actionrelay internal error: {type(exc).__name__}: {exc}")
-        if failure is not None:
-            self._mask(failure)
-            fate, delay, failure = self._decide(attempt, failure)
-            result = self._failure_result(attempt, failure)
-        self._calling.discard(asyncio.current_task())
-        await self.settler.settle(attempt, fate, result, failure, delay, hold)
+            kind = type(outcome).__name__
+            failure = InternalError(f"actionrelay internal error: {kind}: {outcome}")
+        self._mask(failure)
+        fate, delay, failure = self._decide(attempt, failure)
+        return fate, delay, failure, None, self._failure_result(attempt, failure)
 
     async def _call(self, attempt: Attempt) -> ActionResult:
-        check_headers(attempt.message.headers)
-        attempt.event = event = parse_step_event(attempt.message.body)
-        attempt.action = action = self._lookup(event.action)
-        call_timeout(action, attempt.deadline())
-        request = build_request(action, event.params, event.event_id)
+        event, action, request = self._prepare(attempt)
         passage = await self.gate.admit(
             request.method, request.url, held_since=attempt.held_since, action=action.name
         )
         timeout = call_timeout(action, attempt.deadline())  # the gate may have waited
         attempt.called_at = datetime.now(UTC)
         host = request.url.host or ""
-        attributes = {"actionrelay.action": action.name, "actionrelay.event_id": event.event_id}
-        with self.tracing.call(trace_headers(attempt.message), attributes) as span:
+        with self.tracing.call(
+            trace_headers(attempt.message),
+            {"actionrelay.action": action.name, "actionrelay.event_id": event.event_id},
+        ) as span:
             request.headers.update(span.headers)
             try:
                 async with self.gate.connection(passage, timeout):
@@ -215,6 +225,17 @@ class Worker:
         result = success_result(event, action, response, attempts=attempt.attempts)
         result.response = self.redactor.mask_value(result.response)  # an API may echo them
         return result
+
+    def _prepare(self, attempt: Attempt) -> tuple[StepRecord, ActionDefinition, OutboundRequest]:
+        """Validate the event and build its request. Of the validated event only a
+        ``StepRecord`` outlives this frame: the call holds the request, not the params twice.
+        """
+        check_headers(attempt.message.headers)
+        event = parse_step_event(attempt.message.body)
+        attempt.event = record = StepRecord.of(event)
+        attempt.action = action = self._lookup(event.action)
+        call_timeout(action, attempt.deadline())
+        return record, action, build_request(action, event.params, event.event_id)
 
     def _mask(self, failure: StepFailure) -> None:
         """Credentials never leave in a result, a dead letter or a log line."""

@@ -8,8 +8,11 @@ from typing import Any
 
 import orjson
 import pytest
+import structlog.testing
 from aio_pika.abc import AbstractIncomingMessage
 
+import actionrelay.worker as worker_module
+from actionrelay.core.payload import build_request
 from tests.integration.support import Reply, WorkerHarness, step_event
 
 SEND_SMS: dict[str, Any] = {
@@ -164,6 +167,43 @@ async def test_unknown_action_is_invalid_and_names_the_known_ones(
     assert headers["error-type"] == "unknown_action"
     assert headers["status-code"] == "invalid"
     assert harness.api.received == []
+
+
+async def test_a_bug_in_the_worker_is_an_internal_error_and_the_next_event_goes_on(
+    harness: WorkerHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception actionrelay did not expect loses no event and stops no worker: the
+    event gets an internalError result and a dead letter, the log has the traceback."""
+    harness.action(SEND_SMS)
+    real_build_request = build_request
+
+    def buggy(action: Any, params: Any, event_id: str) -> Any:
+        if event_id == "e-bug":
+            raise RuntimeError("boom")
+        return real_build_request(action, params, event_id)
+
+    monkeypatch.setattr(worker_module, "build_request", buggy)
+    await harness.start_worker()
+    with structlog.testing.capture_logs() as logs:
+        await harness.publish(step_event("e-bug", "sendSms", params=SMS_PARAMS))
+        [result] = await harness.results(1)
+        await harness.publish(step_event("e-next", "sendSms", params=SMS_PARAMS))
+        [after] = await harness.results(1)
+
+    assert result["status"] == "error"
+    assert result["status_code"] == "internalError"
+    assert result["error"] == {
+        "type": "internal",
+        "message": "actionrelay internal error: RuntimeError: boom",
+        "response_excerpt": None,
+    }
+    [dead] = await harness.dead_letters(1)
+    assert dead_letter_headers(dead)["error-type"] == "internal"
+    [logged] = [entry for entry in logs if entry["event"] == "worker.internal_error"]
+    assert logged["event_id"] == "e-bug"
+    assert isinstance(logged["exc_info"], RuntimeError)
+    assert (after["event_id"], after["status"]) == ("e-next", "success")
+    assert len(harness.api.received) == 1
 
 
 @pytest.mark.parametrize(

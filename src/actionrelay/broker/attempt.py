@@ -16,7 +16,7 @@ from actionrelay.broker.topology import HELD_SINCE
 from actionrelay.core import retry
 from actionrelay.core.action import HEADER_VALUE, ActionDefinition
 from actionrelay.core.errors import DeadlineExpired, StepFailure
-from actionrelay.core.event import ActionResult, StepEvent, amqp_id
+from actionrelay.core.event import ActionResult, StepRecord, amqp_id
 from actionrelay.settings import Settings
 
 log = structlog.get_logger("actionrelay.worker")
@@ -53,7 +53,7 @@ class Attempt:
 
     message: Incoming
     state: retry.RetryState
-    event: StepEvent | None = None
+    event: StepRecord | None = None  # once the body is a valid step event
     action: ActionDefinition | None = None
     called_at: datetime | None = None
     latency_ms: float | None = None

@@ -11,7 +11,7 @@ from multidict import CIMultiDictProxy
 
 from actionrelay.core.action import ActionDefinition
 from actionrelay.core.errors import HttpStatusError, StepFailure
-from actionrelay.core.event import ActionResult, ResultError, StepEvent, utc_now_iso
+from actionrelay.core.event import ActionResult, ResultError, StepRecord, utc_now_iso
 
 EXCERPT_CHARS = 300
 EXCERPT_MARGIN = 16 * 1024  # read past the cut, so that a secret across it is whole
@@ -87,7 +87,7 @@ def bounded_response(action: ActionDefinition, response: HttpResponse) -> tuple[
 
 
 def success_result(
-    event: StepEvent, action: ActionDefinition, response: HttpResponse, attempts: int
+    event: StepRecord, action: ActionDefinition, response: HttpResponse, attempts: int
 ) -> ActionResult:
     kept, truncated = bounded_response(action, response)
     return ActionResult(
@@ -112,7 +112,7 @@ def failure_result(
     *,
     event_id: str | None,
     action_name: str | None,
-    event: StepEvent | None,
+    event: StepRecord | None,
     action: ActionDefinition | None,
     attempts: int,
     latency_ms: float | None,

@@ -12,7 +12,7 @@ import enum
 import ssl
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any
 
@@ -86,6 +86,10 @@ class TooManyRedirects(PermanentFailure):
     error_type = "too_many_redirects"
 
 
+# Shared by every call that adds no credential header of its own.
+AUTHORIZATION_ONLY = frozenset({"authorization"})
+
+
 @dataclass(slots=True)
 class Prepared:
     """A request with credentials applied; ``token`` is set for token-based auth."""
@@ -94,7 +98,10 @@ class Prepared:
     headers: dict[str, str]
     token: str | None = None
     # Lower-case names of headers carrying credentials: never sent to another origin.
-    credentials: set[str] = field(default_factory=lambda: {"authorization"})
+    credentials: frozenset[str] = AUTHORIZATION_ONLY
+
+    def add_credential(self, header: str) -> None:
+        self.credentials = self.credentials | {header.lower()}
 
 
 class HttpClient:
@@ -186,7 +193,7 @@ class HttpClient:
             value = auth.value.get_secret_value()
             if auth.location == "header":
                 prepared.headers[auth.name] = value
-                prepared.credentials.add(auth.name.lower())
+                prepared.add_credential(auth.name)
             else:
                 prepared.url = prepared.url.update_query({auth.name: value})
         elif isinstance(auth, BearerAuth):
@@ -199,7 +206,7 @@ class HttpClient:
                 prepared.headers["Authorization"] = f"Bearer {token}"
             elif send_as == "header" and name:
                 prepared.headers[name] = token
-                prepared.credentials.add(name.lower())
+                prepared.add_credential(name)
             elif name:
                 prepared.url = prepared.url.update_query({name: token})
         if endpoint.signing is not None:  # signed as sent: each attempt has its own timestamp
@@ -217,7 +224,7 @@ class HttpClient:
             prepared.headers,
             request.body,
             tls,
-            credentials=frozenset(prepared.credentials),
+            credentials=prepared.credentials,
         )
 
     async def exchange(
@@ -228,7 +235,7 @@ class HttpClient:
         body: bytes | None,
         tls: ssl.SSLContext | bool = True,
         *,
-        credentials: frozenset[str] | None = frozenset({"authorization"}),
+        credentials: frozenset[str] | None = AUTHORIZATION_ONLY,
     ) -> HttpResponse:
         """One request with redirects followed by hand, each hop checked by the egress policy.
 

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from actionrelay.core.errors import ConfigError
 
 
-@dataclass
+@dataclass(slots=True)
 class CallSpan:
     """Headers to send with the call; ``finish`` records its outcome."""
 
     headers: dict[str, str]
     span: Any = None
-    attributes: dict[str, Any] = field(default_factory=dict)
 
     def finish(self, status_code: str, http_status: int | None) -> None:
         if self.span is None:

@@ -9,7 +9,7 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from actionrelay.core.errors import HttpStatusError
-from actionrelay.core.event import StepEvent
+from actionrelay.core.event import StepEvent, StepRecord
 from actionrelay.core.result import (
     EXCERPT_CHARS,
     HttpResponse,
@@ -106,7 +106,9 @@ def test_a_success_result_reports_the_status_and_the_kept_fields() -> None:
     event = StepEvent(
         event_id="e-9f2", action="sendSms", journey={"id": "welcome"}, profile_id="p-42"
     )
-    result = success_result(event, action, _response(201, orjson.dumps(ANSWER)), attempts=1)
+    result = success_result(
+        StepRecord.of(event), action, _response(201, orjson.dumps(ANSWER)), attempts=1
+    )
     assert result.status == "success"
     assert result.status_code == "http_201"
     assert result.http_status == 201
