@@ -47,7 +47,7 @@ class Fate(enum.Enum):
     DEAD = "dead"  # final failure: result and dead letter
 
 
-@dataclass
+@dataclass(slots=True)
 class Attempt:
     """Everything known about one delivery of a step event."""
 
