@@ -23,6 +23,7 @@ from actionrelay.broker.attempt import (
     Attempt,
     Fate,
     InternalError,
+    Verdict,
     call_timeout,
     held_since,
     trace_headers,
@@ -45,7 +46,7 @@ from actionrelay.core.payload import OutboundRequest, build_request
 from actionrelay.core.result import check_status, failure_result, success_result
 from actionrelay.core.secret import Redactor
 from actionrelay.http.client import Endpoint, HttpClient
-from actionrelay.limits.endpoint import Breaker, EndpointConfig, EndpointTable
+from actionrelay.limits.endpoint import Breaker, EndpointTable
 from actionrelay.limits.gate import Capped, EndpointGate, Hold, Park
 from actionrelay.limits.limiter import RateLimits
 from actionrelay.observability.metrics import Metrics
@@ -150,50 +151,51 @@ class Worker:
         self._in_flight.add(task)
         self._calling.add(task)
         self.metrics.in_flight.inc()
-        try:  # one coroutine frame per open call, not two: _decide_fate is plain code
+        try:  # one coroutine frame per open call, not two: _fate_of_failure is plain code
             now = datetime.now(UTC)
             attempt = Attempt(message, retry.RetryState.from_headers(message.headers, now))
             attempt.held_since = held_since
             try:
-                outcome: ActionResult | Exception = await self._call(attempt)
+                result = await self._call(attempt)
             except Exception as exc:  # noqa: BLE001 - every failure has a fate, a bug too
-                outcome = exc
-            fate, delay, failure, hold, result = self._decide_fate(attempt, outcome)
+                # Decided here, so that the exception and its frames go with the clause.
+                verdict = self._fate_of_failure(attempt, exc)
+            else:
+                verdict = Verdict(Fate.DONE, 0.0, None, None, result)
             self._calling.discard(task)
-            await self.settler.settle(attempt, fate, result, failure, delay, hold)
+            await self.settler.settle(
+                attempt, verdict.fate, verdict.result, verdict.failure, verdict.delay, verdict.hold
+            )
         finally:
             self._in_flight.discard(task)
             self._calling.discard(task)
             self.metrics.in_flight.dec()
 
-    def _decide_fate(
-        self, attempt: Attempt, outcome: ActionResult | Exception
-    ) -> tuple[Fate, float, StepFailure | None, EndpointConfig | None, ActionResult]:
-        """What becomes of the event, from its call's result or the exception it raised."""
-        if isinstance(outcome, ActionResult):
-            return Fate.DONE, 0.0, None, None, outcome
-        if isinstance(outcome, Park):
-            result = self._failure_result(attempt, StepFailure(outcome.reason))
-            return Fate.PARK, outcome.seconds, None, None, result
-        if isinstance(outcome, Hold):
+    def _fate_of_failure(self, attempt: Attempt, exc: Exception) -> Verdict:
+        """What becomes of an event whose call raised ``exc``: throttled, capped or failed.
+
+        Masks credentials in the failure, and logs an exception actionrelay did not
+        expect (a bug) with its traceback before turning it into an internal error.
+        """
+        if isinstance(exc, Park):
+            result = self._failure_result(attempt, StepFailure(exc.reason))
+            return Verdict(Fate.PARK, exc.seconds, None, None, result)
+        if isinstance(exc, Hold):
             result = self._failure_result(attempt, StepFailure("held"))
-            return Fate.HOLD, 0.0, None, outcome.endpoint, result
-        if isinstance(outcome, Capped):
-            self._mask(outcome)
-            return Fate.DONE, 0.0, None, None, self._failure_result(attempt, outcome)
-        if isinstance(outcome, StepFailure):
-            failure = outcome
+            return Verdict(Fate.HOLD, 0.0, None, exc.endpoint, result)
+        if isinstance(exc, Capped):
+            self._mask(exc)
+            return Verdict(Fate.DONE, 0.0, None, None, self._failure_result(attempt, exc))
+        if isinstance(exc, StepFailure):
+            failure = exc
         else:  # a bug must not lose or stall the event
-            log.error(
-                "worker.internal_error",
-                event_id=attempt.event and attempt.event.event_id,
-                exc_info=outcome,
-            )
-            kind = type(outcome).__name__
-            failure = InternalError(f"actionrelay internal error: {kind}: {outcome}")
+            event_id = attempt.event and attempt.event.event_id
+            log.error("worker.internal_error", event_id=event_id, exc_info=exc)
+            kind = type(exc).__name__
+            failure = InternalError(f"actionrelay internal error: {kind}: {exc}")
         self._mask(failure)
-        fate, delay, failure = self._decide(attempt, failure)
-        return fate, delay, failure, None, self._failure_result(attempt, failure)
+        fate, delay, failure = self._retry_or_dead(attempt, failure)
+        return Verdict(fate, delay, failure, None, self._failure_result(attempt, failure))
 
     async def _call(self, attempt: Attempt) -> ActionResult:
         event, action, request = self._prepare(attempt)
@@ -250,7 +252,9 @@ class Worker:
             known = ", ".join(sorted(self.catalog)) or "none"
             raise UnknownAction(f"unknown action {name!r} (known actions: {known})") from None
 
-    def _decide(self, attempt: Attempt, failure: StepFailure) -> tuple[Fate, float, StepFailure]:
+    def _retry_or_dead(
+        self, attempt: Attempt, failure: StepFailure
+    ) -> tuple[Fate, float, StepFailure]:
         if attempt.action is None or attempt.called_at is None:
             return Fate.DEAD, 0.0, failure
         decision = retry.decide(

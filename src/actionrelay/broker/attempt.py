@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 
@@ -17,6 +17,7 @@ from actionrelay.core import retry
 from actionrelay.core.action import HEADER_VALUE, ActionDefinition
 from actionrelay.core.errors import DeadlineExpired, StepFailure
 from actionrelay.core.event import ActionResult, StepRecord, amqp_id
+from actionrelay.limits.endpoint import EndpointConfig
 from actionrelay.settings import Settings
 
 log = structlog.get_logger("actionrelay.worker")
@@ -45,6 +46,16 @@ class Fate(enum.Enum):
     PARK = "park"  # waits in a delay queue; no attempt used (breaker open)
     HOLD = "hold"  # queued behind the endpoint's throttle
     DEAD = "dead"  # final failure: result and dead letter
+
+
+class Verdict(NamedTuple):
+    """What becomes of one delivery: its fate and what settling it publishes."""
+
+    fate: Fate
+    delay: float  # seconds in the delay ladder (RETRY, PARK)
+    failure: StepFailure | None  # dead-lettered with the event (DEAD)
+    hold: EndpointConfig | None  # the throttled endpoint whose queue it joins (HOLD)
+    result: ActionResult
 
 
 @dataclass(slots=True)

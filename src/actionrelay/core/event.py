@@ -1,7 +1,8 @@
 """The messages actionrelay consumes and publishes.
 
-Pure: parsing and shaping only. ``StepEvent`` is what the journey engine sends,
-``ActionResult`` what the journey branches on.
+Pure: parsing and shaping only. ``StepEvent`` is what the journey engine sends
+(``StepRecord`` what the worker keeps of it during the call), ``ActionResult``
+what the journey branches on.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import hashlib
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -80,33 +82,24 @@ class StepEvent(BaseModel):
         return value.upper()
 
 
+@dataclass(slots=True, repr=False)
 class StepRecord:
     """What the worker keeps of a validated ``StepEvent`` while its call is out: what
     the result carries and the deadline. The params go into the request and are not
     held a second time, nor is the model (about 1.5 KB per open call; docs/performance.md).
     """
 
-    __slots__ = ("action", "deadline", "event_id", "journey", "profile_id")
-
-    def __init__(
-        self,
-        event_id: str,
-        action: str,
-        journey: dict[str, Any] | None = None,
-        profile_id: str | None = None,
-        deadline: datetime | None = None,
-    ) -> None:
-        self.event_id = event_id
-        self.action = action
-        self.journey = journey
-        self.profile_id = profile_id
-        self.deadline = deadline
+    event_id: str
+    action: str
+    journey: dict[str, Any] | None = None
+    profile_id: str | None = None
+    deadline: datetime | None = None
 
     @classmethod
     def of(cls, event: StepEvent) -> StepRecord:
         return cls(event.event_id, event.action, event.journey, event.profile_id, event.deadline)
 
-    def __repr__(self) -> str:
+    def __repr__(self) -> str:  # ids only: the journey may be large, the profile personal
         return f"<StepRecord event_id={self.event_id!r} action={self.action!r}>"
 
 

@@ -23,7 +23,8 @@ class CallSpan:
     headers: dict[str, str]
     span: Any = None
 
-    def __enter__(self) -> CallSpan:  # PassThrough's span is its own context manager
+    # Only for PassThrough, which hands out the span itself: no wrapper object per call.
+    def __enter__(self) -> CallSpan:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
