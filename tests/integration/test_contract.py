@@ -175,12 +175,11 @@ async def test_a_bug_in_the_worker_is_an_internal_error_and_the_next_event_goes_
     """An exception actionrelay did not expect loses no event and stops no worker: the
     event gets an internalError result and a dead letter, the log has the traceback."""
     harness.action(SEND_SMS)
-    real_build_request = build_request
 
     def buggy(action: Any, params: Any, event_id: str) -> Any:
         if event_id == "e-bug":
             raise RuntimeError("boom")
-        return real_build_request(action, params, event_id)
+        return build_request(action, params, event_id)
 
     monkeypatch.setattr(worker_module, "build_request", buggy)
     await harness.start_worker()
