@@ -42,6 +42,7 @@ from pipelines import (
     Names,
     PipelineProcess,
     Target,
+    byte_compile_actionrelay,
     log_tail,
     results_by_status,
     start_pipeline,
@@ -102,6 +103,7 @@ class Lab:
 async def open_lab(
     amqp_url: str, worker_env: tuple[str, ...] = (), *, profile: bool = False
 ) -> AsyncIterator[Lab]:
+    byte_compile_actionrelay()
     lab = Lab(await connect(amqp_url, attempts=1), aiohttp.ClientSession(), amqp_url)
     lab.worker_env, lab.profile, lab.broker = worker_env, profile, broker_pid()
     try:
