@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from findings import findings
-from harness import CONNECTION_LOST, Lab, delete_leftovers, open_lab, sweep_leftovers
+from harness import Lab, delete_leftovers, open_lab, sweep_leftovers
 from measure import RunSpec, RunStats
-from pipelines import PIPELINES, BenchmarkError
+from pipelines import PIPELINES
 from report import (
     load_average,
     load_note,
@@ -36,7 +36,7 @@ from report import (
     suite_table,
     tree_note,
 )
-from scenarios import Outcome, Scenario, progress_line, run_scenario, suite
+from scenarios import Outcome, Scenario, batches, progress_line, run_scenarios, suite
 
 BUSY_LOAD = 1.5  # load average above which --all waits a minute once before starting
 
@@ -135,14 +135,16 @@ async def everything(args: argparse.Namespace, scenarios: list[Scenario]) -> lis
     outcomes: list[Outcome] = []
     async with open_lab(args.amqp_url, tuple(args.worker_env)) as lab:
         try:
-            for scenario in scenarios:
-                print(f"=== {scenario.title} ({scenario.rounds} round(s))", flush=True)
-                try:
-                    outcome = await run_scenario(lab, scenario)
-                    outcomes.append(outcome)
-                    print(f"=== {scenario.key} done in {outcome.seconds:.0f} s", flush=True)
-                except (BenchmarkError, TimeoutError, *CONNECTION_LOST) as exc:
-                    print(f"!!! {scenario.key} FAILED, left out of the table: {exc!r}", flush=True)
+            for batch in batches(scenarios):
+                titles = " / ".join(f"{s.title} ({s.rounds} round(s))" for s in batch)
+                alternating = ", rounds alternating" if len(batch) > 1 else ""
+                print(f"=== {titles}{alternating}", flush=True)
+                done, failed = await run_scenarios(lab, batch)
+                outcomes.extend(done)
+                for outcome in done:
+                    print(f"=== {outcome.scenario.key} done in {outcome.seconds:.0f} s", flush=True)
+                for key, exc in failed.items():
+                    print(f"!!! {key} FAILED, left out of the table: {exc!r}", flush=True)
         finally:
             await sweep(lab)
     return outcomes

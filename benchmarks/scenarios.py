@@ -10,6 +10,7 @@ turns the runs into the table and the verdicts.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Iterator
@@ -108,33 +109,72 @@ def suite(*, quick: bool = False) -> list[Scenario]:
     ]
 
 
-def plan(scenario: Scenario) -> Iterator[tuple[int, str, int]]:
-    """(round, pipeline, processes) in running order: alternating, so neither always goes first."""
-    for r in range(scenario.rounds):
-        pipelines = scenario.pipelines
-        order = pipelines if r % 2 == 0 else tuple(reversed(pipelines))
-        counts = scenario.process_counts
-        for pipeline in order:
-            for processes in counts if r % 2 == 0 else tuple(reversed(counts)):
-                yield r, pipeline, processes
+# The slow target is a ratio to the fast figure: their rounds alternate, so that the
+# machine's drift (its speed varies by a third within an hour) hits both alike.
+INTERLEAVED = frozenset({"fast", "slow"})
 
 
-async def run_scenario(lab: Lab, scenario: Scenario) -> Outcome:
-    outcome = Outcome(scenario)
-    started = time.perf_counter()
-    async with lab.bench(scenario.spec.delay_ms) as bench:
-        for r, pipeline, processes in plan(scenario):
-            note_source(outcome)
-            spec = dataclasses.replace(scenario.spec, processes=processes)
-            stats = await run_with_one_retry(bench, pipeline, spec, outcome)
-            outcome.runs.setdefault((pipeline, processes), []).append(stats)
-            print(f"{scenario.key} round {r + 1}: {progress_line(stats)}", flush=True)
-            if scenario.key == "memory" and processes == 1:
-                rest = await bench.rest_rss_mb(pipeline, scenario.spec.prefetch)
-                outcome.rest_rss_mb.setdefault(pipeline, []).append(rest)
-                print(f"{scenario.key} round {r + 1}: {pipeline} at rest {rest:.1f} MB", flush=True)
-    outcome.seconds = time.perf_counter() - started
-    return outcome
+def batches(scenarios: list[Scenario]) -> list[list[Scenario]]:
+    """Scenarios in running order, fast and slow in one batch when both are selected."""
+    together = [s for s in scenarios if s.key in INTERLEAVED]
+    order: list[list[Scenario]] = []
+    for scenario in scenarios:
+        if scenario.key not in INTERLEAVED:
+            order.append([scenario])
+        elif scenario is together[0]:
+            order.append(together)
+    return order
+
+
+def plan(scenario: Scenario, r: int) -> Iterator[tuple[str, int]]:
+    """(pipeline, processes) of round ``r``: alternating, so neither always goes first."""
+    pipelines = scenario.pipelines
+    order = pipelines if r % 2 == 0 else tuple(reversed(pipelines))
+    counts = scenario.process_counts
+    for pipeline in order:
+        for processes in counts if r % 2 == 0 else tuple(reversed(counts)):
+            yield pipeline, processes
+
+
+async def run_scenarios(
+    lab: Lab, scenarios: list[Scenario]
+) -> tuple[list[Outcome], dict[str, BaseException]]:
+    """Round 1 of each scenario, then round 2 of each, …; each on its own target.
+
+    A scenario whose run fails twice stops there (its error is returned); the others go on.
+    """
+    outcomes = {s.key: Outcome(s) for s in scenarios}
+    failed: dict[str, BaseException] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        benches = {
+            s.key: await stack.enter_async_context(lab.bench(s.spec.delay_ms)) for s in scenarios
+        }
+        for r in range(max(s.rounds for s in scenarios)):
+            for scenario in scenarios:
+                if r >= scenario.rounds or scenario.key in failed:
+                    continue
+                outcome = outcomes[scenario.key]
+                started = time.perf_counter()
+                try:
+                    await run_round(benches[scenario.key], outcome, r)
+                except (BenchmarkError, TimeoutError, *CONNECTION_LOST) as exc:
+                    failed[scenario.key] = exc
+                outcome.seconds += time.perf_counter() - started
+    return [outcomes[s.key] for s in scenarios if s.key not in failed], failed
+
+
+async def run_round(bench: Bench, outcome: Outcome, r: int) -> None:
+    scenario = outcome.scenario
+    for pipeline, processes in plan(scenario, r):
+        note_source(outcome)
+        spec = dataclasses.replace(scenario.spec, processes=processes)
+        stats = await run_with_one_retry(bench, pipeline, spec, outcome)
+        outcome.runs.setdefault((pipeline, processes), []).append(stats)
+        print(f"{scenario.key} round {r + 1}: {progress_line(stats)}", flush=True)
+        if scenario.key == "memory" and processes == 1:
+            rest = await bench.rest_rss_mb(pipeline, scenario.spec.prefetch)
+            outcome.rest_rss_mb.setdefault(pipeline, []).append(rest)
+            print(f"{scenario.key} round {r + 1}: {pipeline} at rest {rest:.1f} MB", flush=True)
 
 
 def note_source(outcome: Outcome) -> None:
