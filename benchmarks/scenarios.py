@@ -1,4 +1,5 @@
-"""The scenarios of issues 7 and 17, run one after the other by ``run.py --all``.
+"""The scenarios of issues 7 and 17, run one after the other by ``run.py --all``,
+except fast and slow, whose rounds alternate (see ``INTERLEAVED``).
 
 Every scenario runs its pipelines (the bare loop, FastStream, actionrelay; the
 broker-only ceiling in the fast and slow ones) on the same broker and the same target
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 
 from harness import CONNECTION_LOST, Bench, Lab
 from measure import RunSpec, RunStats
-from pipelines import BenchmarkError
+from pipelines import BenchmarkError, byte_compile_actionrelay
 from report import cpu_share_note, median_stats, src_of, tree_note
 
 
@@ -139,18 +140,24 @@ def plan(scenario: Scenario, r: int) -> Iterator[tuple[str, int]]:
 async def run_scenarios(
     lab: Lab, scenarios: list[Scenario]
 ) -> tuple[list[Outcome], dict[str, BaseException]]:
-    """Round 1 of each scenario, then round 2 of each, …; each on its own target.
+    """Round 1 of each scenario, then round 2 in the opposite order, …; each on its own target.
 
-    A scenario whose run fails twice stops there (its error is returned); the others go on.
+    A scenario whose target does not start, or whose run fails twice, stops there (its
+    error is returned); the others go on.
     """
     outcomes = {s.key: Outcome(s) for s in scenarios}
     failed: dict[str, BaseException] = {}
     async with contextlib.AsyncExitStack() as stack:
-        benches = {
-            s.key: await stack.enter_async_context(lab.bench(s.spec.delay_ms)) for s in scenarios
-        }
+        benches: dict[str, Bench] = {}
+        for scenario in scenarios:
+            try:
+                bench = lab.bench(scenario.spec.delay_ms)
+                benches[scenario.key] = await stack.enter_async_context(bench)
+            except (BenchmarkError, TimeoutError, *CONNECTION_LOST) as exc:
+                failed[scenario.key] = exc
         for r in range(max(s.rounds for s in scenarios)):
-            for scenario in scenarios:
+            # Alternating, like the pipelines within a round: neither scenario always goes first.
+            for scenario in scenarios if r % 2 == 0 else reversed(scenarios):
                 if r >= scenario.rounds or scenario.key in failed:
                     continue
                 outcome = outcomes[scenario.key]
@@ -178,11 +185,13 @@ async def run_round(bench: Bench, outcome: Outcome, r: int) -> None:
 
 
 def note_source(outcome: Outcome) -> None:
-    """Another session may edit src/ during the suite: say which code each run measured."""
+    """Another session may edit src/ during the suite: say which code each run measured,
+    and compile what changed, so that no worker compiles at start."""
     note = tree_note()
     if not outcome.sources or src_of(note) != src_of(outcome.sources[-1]):
         if outcome.sources:
             print(f"--- src/ changed: from here on {note}", flush=True)
+            byte_compile_actionrelay()
         outcome.sources.append(note)
 
 

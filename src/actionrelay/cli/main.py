@@ -3,7 +3,7 @@ configures logging and starts the event loop.
 
 Subcommands other than ``run`` are imported when they are called: ``run`` loads
 only what a worker needs, and keeps rich (the other commands' tables, which
-structlog would import too) out of a long-running process's memory.
+structlog would import too) and greenlet out of a long-running process's memory.
 """
 
 from __future__ import annotations
@@ -139,11 +139,11 @@ def keep_worker_lean() -> None:
     if "rich" not in sys.modules:
         sys.modules["rich"] = None  # type: ignore[assignment]  # import rich: ImportError
     if "structlog" not in sys.modules and "greenlet" not in sys.modules:
-        sys.modules["greenlet"] = None  # type: ignore[assignment]
+        sys.modules["greenlet"] = None  # type: ignore[assignment]  # import greenlet: ImportError
         try:
             import structlog  # noqa: F401
         finally:
-            del sys.modules["greenlet"]
+            sys.modules.pop("greenlet", None)
 
 
 @main.command("demo-api")

@@ -62,7 +62,9 @@ def test_a_worker_process_loads_only_what_its_configuration_uses() -> None:
         "import actionrelay.service, actionrelay.observability.logs, actionrelay.catalog.loader\n"
         "heavy = ('rich', 'pygments', 'cryptography', 'jwt', 'limits', 'yaml', 'greenlet')\n"
         "print(sorted(m for m in heavy if sys.modules.get(m) is not None))\n"
-        "import greenlet\n"
+        "import importlib.util\n"
+        "if importlib.util.find_spec('greenlet'):\n"
+        "    import greenlet  # still importable: hidden only while structlog loaded\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
